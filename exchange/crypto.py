@@ -1,0 +1,215 @@
+"""All cryptography of the exchange, behind a small interface.
+
+This is the only module that imports ``cryptography``. It knows Ed25519 keys,
+RFC 8785 canonical JSON, key ids, object signatures, API token hashes and the
+HMAC that protects stateless cursors.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from exchange.errors import SignatureError
+
+SIGNATURE_EXTENSION_ID = "extension-definition--53903a24-06b3-4ef5-b7fe-fd3d5d29b3d1"
+SIGNATURE_ALG = "Ed25519"
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 (JCS) serialisation, UTF-8."""
+    try:
+        return bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise SignatureError(f"cannot canonicalise object: {exc}") from exc
+
+
+def b64url_encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    if not isinstance(text, str) or not text or any(c in text for c in "+/= \n"):
+        raise SignatureError("signature is not base64url without padding")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureError("signature is not base64url without padding") from exc
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class SigningKey:
+    """An Ed25519 private key."""
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> SigningKey:
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> SigningKey:
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise SignatureError("not an unencrypted PEM private key") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise SignatureError("the private key is not an Ed25519 key")
+        return cls(key)
+
+    def private_pem(self) -> bytes:
+        return self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    @property
+    def public(self) -> VerifyKey:
+        return VerifyKey(self._key.public_key())
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+
+class VerifyKey:
+    """An Ed25519 public key."""
+
+    def __init__(self, key: Ed25519PublicKey) -> None:
+        self._key = key
+
+    @classmethod
+    def from_pem(cls, pem: bytes | str) -> VerifyKey:
+        data = pem.encode() if isinstance(pem, str) else pem
+        try:
+            key = serialization.load_pem_public_key(data)
+        except (ValueError, TypeError) as exc:
+            raise SignatureError("not a PEM public key") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise SignatureError("the public key is not an Ed25519 key")
+        return cls(key)
+
+    def raw(self) -> bytes:
+        return self._key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    def pem(self) -> str:
+        return self._key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode("ascii")
+
+    @property
+    def key_id(self) -> str:
+        """Lowercase hex SHA-256 of the raw 32-byte public key."""
+        return sha256_hex(self.raw())
+
+    def verify(self, signature: bytes, data: bytes) -> bool:
+        try:
+            self._key.verify(signature, data)
+        except InvalidSignature:
+            return False
+        return True
+
+
+def signed_bytes(obj: dict[str, Any]) -> bytes:
+    """The bytes a signature covers: JCS of the object without the signature extension."""
+    stripped = dict(obj)
+    extensions = stripped.get("extensions")
+    if isinstance(extensions, dict) and SIGNATURE_EXTENSION_ID in extensions:
+        rest = {k: v for k, v in extensions.items() if k != SIGNATURE_EXTENSION_ID}
+        if rest:
+            stripped["extensions"] = rest
+        else:
+            del stripped["extensions"]
+    return canonical_json(stripped)
+
+
+def signature_block(obj: dict[str, Any]) -> dict[str, Any] | None:
+    extensions = obj.get("extensions")
+    if not isinstance(extensions, dict):
+        return None
+    block = extensions.get(SIGNATURE_EXTENSION_ID)
+    return block if isinstance(block, dict) else None
+
+
+def sign_object(obj: dict[str, Any], key: SigningKey) -> dict[str, Any]:
+    """A copy of ``obj`` carrying a fresh signature extension made with ``key``."""
+    signed = copy.deepcopy(obj)
+    signature = key.sign(signed_bytes(signed))
+    extensions = signed.setdefault("extensions", {})
+    extensions[SIGNATURE_EXTENSION_ID] = {
+        "extension_type": "property-extension",
+        "alg": SIGNATURE_ALG,
+        "key_id": key.public.key_id,
+        "signature": b64url_encode(signature),
+    }
+    return signed
+
+
+def verify_object_signature(obj: dict[str, Any], key: VerifyKey) -> None:
+    """Raise SignatureError unless ``obj`` carries a valid signature by ``key``."""
+    block = signature_block(obj)
+    if block is None:
+        raise SignatureError("unsigned: no signature extension")
+    if block.get("alg") != SIGNATURE_ALG:
+        raise SignatureError(f"unsupported signature algorithm {block.get('alg')!r}")
+    if block.get("key_id") != key.key_id:
+        raise SignatureError("key_id does not match the verifying key")
+    raw = b64url_decode(block.get("signature", ""))
+    if len(raw) != 64:
+        raise SignatureError("signature is not 64 bytes")
+    if not key.verify(raw, signed_bytes(obj)):
+        raise SignatureError("bad signature: the object does not match what was signed")
+
+
+# --- API tokens and cursor MACs -------------------------------------------------------------
+
+
+def new_token() -> str:
+    """A random API token of 256 bits, printable."""
+    return "exk_" + secrets.token_urlsafe(32)
+
+
+def new_secret() -> bytes:
+    return secrets.token_bytes(32)
+
+
+def token_hash(token: str) -> str:
+    # Tokens carry 256 random bits, so a plain SHA-256 suffices: there is nothing to brute-force.
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def mac(secret: bytes, data: bytes) -> bytes:
+    return hmac.new(secret, data, hashlib.sha256).digest()[:16]
+
+
+def mac_ok(secret: bytes, data: bytes, tag: bytes) -> bool:
+    return hmac.compare_digest(mac(secret, data), tag)
+
+
+# --- Merkle hashing (RFC 9162) -----------------------------------------------------------------
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()

@@ -1,0 +1,223 @@
+"""Frozen models that cross layer boundaries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MemberKind(StrEnum):
+    GOVERNMENT = "government"
+    PRIVATE = "private"
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class Member(Frozen):
+    id: str
+    identity: str
+    name: str
+    kind: MemberKind
+    sector: str
+    economy: str
+    status: MemberStatus = MemberStatus.ACTIVE
+    created: datetime
+
+
+class TokenScope(StrEnum):
+    READ_WRITE = "read-write"
+    READ_ONLY = "read-only"
+
+
+class Token(Frozen):
+    token_id: str
+    member: str
+    token_hash: str
+    scope: TokenScope
+    created: datetime
+    expires: datetime | None
+    revoked: datetime | None = None
+
+
+class Key(Frozen):
+    key_id: str
+    member: str | None  # None: one of the exchange's own keys
+    identity: str
+    public_key: str  # PEM
+    not_before: datetime
+    not_after: datetime | None
+    revoked_since: datetime | None = None
+    created: datetime
+
+
+class Group(Frozen):
+    name: str
+    members: tuple[str, ...] = ()
+
+
+class RuleDirection(StrEnum):
+    OUTBOUND = "outbound"  # narrows everything a publisher publishes
+    INBOUND = "inbound"  # a reader's subscription filter
+
+
+class RuleEffect(StrEnum):
+    REQUIRE = "require"  # outbound: the reader must match one of the values
+    DENY = "deny"  # outbound: a reader matching any value is refused
+    ONLY = "only"  # inbound: keep only objects matching one of the values
+
+
+InboundField = Literal["type", "tlp", "publisher", "sector"]
+
+
+class StandingRule(Frozen):
+    rule_id: str
+    member: str
+    direction: RuleDirection
+    effect: RuleEffect
+    # outbound: audience principals ("economy:DE", "kind:government", "member:identity--...")
+    # inbound: the field the filter looks at, values in ``values``
+    field: str | None = None
+    values: tuple[str, ...]
+    created: datetime
+
+
+class Principal(Frozen):
+    """Who is reading: everything the sharing policy needs to know of the reader."""
+
+    member: str | None  # None: anonymous (the public collection)
+    identity: str | None
+    tokens: frozenset[str]  # audience principals the reader matches: "public", "members", ...
+    inbound: tuple[StandingRule, ...] = ()
+    can_write: bool = False
+    suspended: bool = False
+
+    @property
+    def is_member(self) -> bool:
+        return self.member is not None
+
+
+class Tlp(StrEnum):
+    CLEAR = "clear"
+    GREEN = "green"
+    AMBER = "amber"
+    AMBER_STRICT = "amber+strict"
+    RED = "red"
+
+
+class NewObject(Frozen):
+    """An accepted object on its way into the store, with what policy needs precomputed."""
+
+    stix_id: str
+    type: str
+    spec_version: str
+    version: str  # normalised modified, else created, else "" (the store then uses date_added)
+    created: str | None
+    author_identity: str | None
+    poster_member: str | None
+    tlp: Tlp | None
+    audience: tuple[str, ...]  # principals that may read it (publisher aside)
+    ends: tuple[str, ...]  # relationship/sighting ends that must be readable too
+    markings: tuple[str, ...]  # object_marking_refs
+    audience_entries: tuple[str, ...] | None = None  # set on audience marking definitions
+    body: str  # the object's JSON text exactly as received
+
+
+class StoredObject(Frozen):
+    seq: int
+    stix_id: str
+    type: str
+    spec_version: str
+    version: str
+    date_added: str
+    author_identity: str | None
+    tlp: Tlp | None
+    body: str
+
+
+class InsertOutcome(StrEnum):
+    INSERTED = "inserted"
+    DUPLICATE = "duplicate"  # same id, version and bytes: accepted again, nothing stored
+    CONFLICT = "conflict"  # same id and version, other bytes
+
+
+class InsertResult(Frozen):
+    stix_id: str
+    version: str
+    outcome: InsertOutcome
+    date_added: str | None = None
+    seq: int | None = None
+
+
+VersionMatch = Literal["first", "last", "all"]
+
+
+class ObjectFilter(Frozen):
+    """TAXII filters, normalised."""
+
+    ids: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ("last",)  # "first", "last", "all" or normalised timestamps
+    spec_versions: tuple[str, ...] = ()
+    added_after: str | None = None
+
+
+class ReadQuery(Frozen):
+    collection: str  # "bulletins" or "public"
+    filter: ObjectFilter = Field(default_factory=ObjectFilter)
+    after_seq: int = 0
+    limit: int = 100
+
+
+class Page(Frozen):
+    objects: tuple[StoredObject, ...]
+    more: bool
+
+
+class StatusFailure(Frozen):
+    id: str
+    version: str | None = None
+    message: str
+
+
+class StatusSuccess(Frozen):
+    id: str
+    version: str | None = None
+    message: str | None = None
+
+
+class Status(Frozen):
+    id: str
+    member: str
+    status: Literal["pending", "complete"]
+    request_timestamp: str
+    total_count: int
+    success_count: int
+    successes: tuple[StatusSuccess, ...] = ()
+    failure_count: int
+    failures: tuple[StatusFailure, ...] = ()
+    pending_count: int = 0
+    pendings: tuple[StatusSuccess, ...] = ()
+
+    def to_taxii(self) -> dict[str, object]:
+        body: dict[str, object] = self.model_dump(exclude={"member"}, exclude_none=True)
+        for key in ("successes", "failures", "pendings"):
+            if not body.get(key):
+                body.pop(key, None)
+        return body
+
+
+class Delivery(Frozen):
+    member: str
+    stix_id: str
+    version: str
+    delivered: str

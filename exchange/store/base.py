@@ -1,0 +1,130 @@
+"""The Store protocol: everything the services need from a database.
+
+Stores never raise HTTP errors; they raise ``exchange.errors`` subclasses
+(``NotFound``, ``Conflict``, ``StoreUnavailable``) or return values.
+Policy is applied inside ``read_objects`` through ``exchange.store.query``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from exchange.errors import InvalidInput
+from exchange.models import (
+    Delivery,
+    Group,
+    InsertResult,
+    Key,
+    Member,
+    MemberStatus,
+    NewObject,
+    Page,
+    Principal,
+    ReadQuery,
+    StandingRule,
+    Status,
+    StoredObject,
+    Token,
+)
+from exchange.policy import ObjectFacts
+
+
+class Store(Protocol):
+    """One database. Every method is a short transaction of its own."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect and bring the schema to the current version."""
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> tuple[int, int]:
+        """(version in the database, version this code expects)."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+
+    # --- secrets shared by every worker (cursor MAC key, the exchange's own signing key)
+    async def get_or_create_secret(self, name: str, value: bytes) -> bytes: ...
+
+    # --- members
+    async def add_member(self, member: Member) -> None: ...
+    async def get_member(self, member_id: str) -> Member: ...
+    async def get_member_by_identity(self, identity: str) -> Member | None: ...
+    async def list_members(self) -> list[Member]: ...
+    async def set_member_status(self, member_id: str, status: MemberStatus) -> Member: ...
+
+    # --- tokens
+    async def add_token(self, token: Token) -> None: ...
+    async def find_token(self, token_hash: str) -> Token | None: ...
+    async def get_token(self, token_id: str) -> Token: ...
+    async def revoke_token(self, token_id: str, when: str) -> Token: ...
+
+    # --- keys
+    async def add_key(self, key: Key) -> None: ...
+    async def get_key(self, key_id: str) -> Key | None: ...
+    async def list_keys(self, member_id: str | None = None) -> list[Key]: ...
+    async def revoke_key(self, key_id: str, since: str) -> Key: ...
+
+    # --- groups
+    async def create_group(self, name: str, created: str) -> None: ...
+    async def add_group_member(self, name: str, member_id: str) -> Group: ...
+    async def get_group(self, name: str) -> Group: ...
+    async def list_groups(self) -> list[Group]: ...
+    async def groups_of(self, member_id: str) -> list[str]: ...
+
+    # --- standing rules
+    async def add_rule(self, rule: StandingRule, identity: str) -> None: ...
+    async def list_rules(self, member_id: str | None = None) -> list[StandingRule]: ...
+    async def delete_rule(self, rule_id: str) -> None: ...
+
+    # --- objects
+    async def insert_objects(self, objects: Sequence[NewObject]) -> list[InsertResult]:
+        """Store objects in one durable transaction, in order, each with a distinct date_added."""
+
+    async def read_objects(self, reader: Principal, query: ReadQuery, with_body: bool = True) -> Page:
+        """One page of what ``reader`` may read, in date_added order, policy applied in the query."""
+
+    async def object_authors(self, stix_ids: Sequence[str]) -> dict[str, str | None]:
+        """Author identity of each id the exchange holds (any version, withdrawn included)."""
+
+    async def audience_markings(self, marking_ids: Sequence[str]) -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
+        """For stored audience markings: id -> (id, author identity, audience entries)."""
+
+    async def object_facts(self, stix_id: str) -> list[ObjectFacts]:
+        """Every stored version of one object, for ``explain``."""
+
+    async def delete_objects(self, stix_id: str, versions: Sequence[str] | None, when: str) -> int:
+        """Withdraw versions (all when None); return how many."""
+
+    async def latest_seq(self) -> int: ...
+
+    # --- statuses
+    async def save_status(self, status: Status) -> None: ...
+    async def get_status(self, status_id: str) -> Status | None: ...
+    async def expire_statuses(self, before: str) -> int: ...
+
+    # --- delivery ledger
+    async def record_deliveries(self, member_id: str, objects: Sequence[StoredObject], when: str) -> None: ...
+    async def list_deliveries(self, stix_id: str) -> list[Delivery]: ...
+
+
+def open_store(url: str) -> Store:
+    """Pick the store for a database URL (not yet opened)."""
+    if url.startswith("sqlite:///"):
+        from exchange.store.sqlite import SqliteStore
+
+        return SqliteStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from exchange.store.postgres import PostgresStore
+        except ImportError as exc:  # asyncpg is the optional "postgres" extra
+            raise InvalidInput(
+                "PostgreSQL needs the postgres extra: pip install 'exchange[postgres]'"
+            ) from exc
+        return PostgresStore(url)
+    raise InvalidInput(
+        f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://user@host:port/db"
+    )

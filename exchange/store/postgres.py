@@ -1,0 +1,96 @@
+"""PostgreSQL driver (asyncpg): many workers on one database.
+
+Ingest takes a transaction-scoped advisory lock, so sequence numbers and
+date_added values are handed out in commit order: a reader that has seen
+``seq = N`` committed will never later find a smaller one appear (the stream
+and ``next`` cursors rely on that).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from exchange.errors import StoreUnavailable
+from exchange.store.sql import Row, SqlStore, Tx
+
+INGEST_LOCK = 0x45584348  # "EXCH"
+MIGRATION_LOCK = 0x45584D47  # "EXMG"
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders → ``$1, $2, …`` (the exchange's SQL has no ``?`` in literals)."""
+    counter = iter(range(1, 1_000_000))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+
+
+class _PgTx:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        result: str = await self.conn.execute(numbered(sql), *params)
+        tail = result.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        await self.conn.executemany(numbered(sql), [tuple(r) for r in rows])
+
+    async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        return list(await self.conn.fetch(numbered(sql), *params))
+
+    async def fetchone(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+        row = await self.conn.fetchrow(numbered(sql), *params)
+        return row  # type: ignore[no-any-return]
+
+
+class PostgresStore(SqlStore):
+    dialect = "postgres"
+
+    def __init__(self, url: str, min_size: int = 2, max_size: int = 10) -> None:
+        self.url = url
+        self._pool: Any = None
+        self._min = min_size
+        self._max = max_size
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=self._min, max_size=self._max, command_timeout=60
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        async with self.transaction(write=True) as tx:
+            await tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+            await self.migrate(tx)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def lock_ingest(self, tx: Tx) -> None:
+        await tx.execute("SELECT pg_advisory_xact_lock(?)", (INGEST_LOCK,))
+
+    @asynccontextmanager
+    async def transaction(self, write: bool = False) -> AsyncIterator[_PgTx]:
+        if self._pool is None:
+            raise StoreUnavailable("the store is not open")
+        try:
+            conn = await self._pool.acquire()
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+        try:
+            async with conn.transaction(readonly=not write):
+                yield _PgTx(conn)
+        finally:
+            await self._pool.release(conn)
+
+    def raw_pool(self) -> Any:
+        """The asyncpg pool, for LISTEN/NOTIFY."""
+        return self._pool

@@ -1,0 +1,188 @@
+"""The one read query, with the sharing policy in its WHERE clause.
+
+Both stores run the SQL built here (``?`` placeholders; the PostgreSQL store
+numbers them). Keeping policy in the query keeps pages full and ``more``/``next``
+exact: nothing is filtered after the fact.
+
+See ``exchange.policy`` for the rules in words. Outbound standing rules and
+group memberships are read by the query itself, so a change takes effect on the
+next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exchange.models import ObjectFilter, Principal, ReadQuery
+
+OBJECT_COLUMNS = (
+    "o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp"
+)
+
+
+@dataclass
+class Sql:
+    """SQL text with its positional parameters, built left to right."""
+
+    parts: list[str] = field(default_factory=list)
+    params: list[object] = field(default_factory=list)
+
+    def add(self, text: str, *params: object) -> Sql:
+        self.parts.append(text)
+        self.params.extend(params)
+        return self
+
+    def in_list(self, values: frozenset[str] | tuple[str, ...]) -> Sql:
+        ordered = sorted(values)
+        if not ordered:
+            return self.add("(NULL)")
+        return self.add("(" + ", ".join("?" for _ in ordered) + ")", *ordered)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class PolicySql:
+    """Emits the readable(alias) predicate for one reader."""
+
+    def __init__(self, reader: Principal) -> None:
+        self.reader = reader
+
+    def _is_author(self, sql: Sql, a: str) -> None:
+        if self.reader.identity is None:
+            sql.add("0 = 1")
+        else:
+            sql.add(f"{a}.author_identity = ?", self.reader.identity)
+
+    def _audience_met(self, sql: Sql, a: str) -> None:
+        sql.add(f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {a}.seq AND aud.principal IN ")
+        sql.in_list(self.reader.tokens).add(")")
+
+    def _outbound_ok(self, sql: Sql, a: str) -> None:
+        tokens = self.reader.tokens
+        sql.add(
+            "NOT EXISTS (SELECT 1 FROM rules r WHERE r.direction = 'outbound'"
+            f" AND r.identity = {a}.author_identity AND ("
+            "(r.effect = 'require' AND NOT EXISTS (SELECT 1 FROM rule_values rv"
+            " WHERE rv.rule_id = r.rule_id AND rv.value IN "
+        )
+        sql.in_list(tokens).add(
+            ")) OR (r.effect = 'deny' AND EXISTS (SELECT 1 FROM rule_values rv"
+            " WHERE rv.rule_id = r.rule_id AND rv.value IN "
+        )
+        sql.in_list(tokens).add("))))")
+
+    def visible_core(self, sql: Sql, a: str) -> None:
+        """Author, or a non-marking object whose audience the reader meets and whose
+        publisher's outbound rules let the reader in. Relationship ends are not looked at."""
+        sql.add("(")
+        self._is_author(sql, a)
+        sql.add(f" OR ({a}.type <> 'marking-definition' AND ")
+        self._audience_met(sql, a)
+        sql.add(" AND ")
+        self._outbound_ok(sql, a)
+        sql.add("))")
+
+    def _ends_ok(self, sql: Sql, a: str, depth: int) -> None:
+        e, t1, t2 = f"e{depth}", f"h{depth}", f"v{depth}"
+        sql.add(
+            f"NOT EXISTS (SELECT 1 FROM object_ends {e} WHERE {e}.seq = {a}.seq"
+            f" AND EXISTS (SELECT 1 FROM objects {t1} WHERE {t1}.stix_id = {e}.ref_id"
+            f" AND {t1}.deleted_at IS NULL)"
+            f" AND NOT EXISTS (SELECT 1 FROM objects {t2} WHERE {t2}.stix_id = {e}.ref_id"
+            f" AND {t2}.deleted_at IS NULL AND "
+        )
+        self.visible_core(sql, t2)
+        sql.add("))")
+
+    def _readable_non_marking(self, sql: Sql, a: str, depth: int) -> None:
+        sql.add("(")
+        self.visible_core(sql, a)
+        sql.add(" AND (")
+        self._is_author(sql, a)
+        sql.add(" OR ")
+        self._ends_ok(sql, a, depth)
+        sql.add("))")
+
+    def readable(self, sql: Sql, a: str, depth: int = 0) -> None:
+        x = f"x{depth}"
+        m = f"m{depth}"
+        sql.add(f"({a}.deleted_at IS NULL AND (({a}.type <> 'marking-definition' AND ")
+        self._readable_non_marking(sql, a, depth)
+        sql.add(f") OR ({a}.type = 'marking-definition' AND (")
+        self._is_author(sql, a)
+        sql.add(" OR ")
+        self._audience_met(sql, a)
+        sql.add(
+            f" OR EXISTS (SELECT 1 FROM object_markings {m} JOIN objects {x} ON {x}.seq = {m}.seq"
+            f" WHERE {m}.marking_id = {a}.stix_id AND {x}.deleted_at IS NULL AND "
+        )
+        self._readable_non_marking(sql, x, depth + 1)
+        sql.add(")))))")
+
+
+def _inbound(sql: Sql, reader: Principal) -> None:
+    for rule in reader.inbound:
+        values = tuple(rule.values)
+        if rule.field == "type":
+            sql.add(" AND o.type IN ").in_list(values)
+        elif rule.field == "tlp":
+            sql.add(" AND (o.tlp IS NULL OR o.tlp IN ").in_list(values).add(")")
+        elif rule.field == "publisher":
+            sql.add(" AND o.author_identity IN ").in_list(values)
+        elif rule.field == "sector":
+            sql.add(
+                " AND EXISTS (SELECT 1 FROM members pm WHERE pm.identity = o.author_identity"
+                " AND pm.sector IN "
+            ).in_list(values).add(")")
+
+
+def _filters(sql: Sql, flt: ObjectFilter) -> None:
+    if flt.ids:
+        sql.add(" AND o.stix_id IN ").in_list(flt.ids)
+    if flt.types:
+        sql.add(" AND o.type IN ").in_list(flt.types)
+    if flt.spec_versions:
+        sql.add(" AND o.spec_version IN ").in_list(flt.spec_versions)
+    if flt.added_after is not None:
+        sql.add(" AND o.date_added > ?", flt.added_after)
+
+
+def _versions(sql: Sql, policy: PolicySql, flt: ObjectFilter) -> None:
+    wanted = set(flt.versions)
+    if "all" in wanted:
+        return
+    clauses: list[Sql] = []
+    for which, op in (("first", "<"), ("last", ">")):
+        if which in wanted:
+            c = Sql().add(
+                "NOT EXISTS (SELECT 1 FROM objects ov WHERE ov.stix_id = o.stix_id"
+                f" AND ov.version {op} o.version AND "
+            )
+            policy.readable(c, "ov", depth=5)
+            c.add(")")
+            clauses.append(c)
+    stamps = tuple(v for v in wanted if v not in ("first", "last"))
+    if stamps:
+        clauses.append(Sql().add("o.version IN ").in_list(stamps))
+    sql.add(" AND (")
+    for i, c in enumerate(clauses):
+        if i:
+            sql.add(" OR ")
+        sql.add(c.text, *c.params)
+    sql.add(")")
+
+
+def build_read(reader: Principal, query: ReadQuery, with_body: bool) -> Sql:
+    """SELECT one page (limit + 1 rows, so the caller can tell ``more``)."""
+    policy = PolicySql(reader)
+    columns = OBJECT_COLUMNS + (", o.body" if with_body else ", NULL AS body")
+    sql = Sql().add(f"SELECT {columns} FROM objects o WHERE o.seq > ?", query.after_seq)
+    _filters(sql, query.filter)
+    _inbound(sql, reader)
+    sql.add(" AND ")
+    policy.readable(sql, "o")
+    _versions(sql, policy, query.filter)
+    sql.add(" ORDER BY o.seq LIMIT ?", query.limit + 1)
+    return sql
