@@ -52,16 +52,29 @@ class _PgTx:
 class PostgresStore(SqlStore):
     dialect = "postgres"
 
-    def __init__(self, url: str, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        min_size: int = 2,
+        max_size: int = 10,
+        *,
+        server_settings: dict[str, str] | None = None,
+    ) -> None:
         self.url = url
         self._pool: Any = None
         self._min = min_size
         self._max = max_size
+        # Session settings for every pooled connection (the tests set search_path).
+        self._server_settings = dict(server_settings) if server_settings else None
 
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=self._min, max_size=self._max, command_timeout=60
+                self.url,
+                min_size=self._min,
+                max_size=self._max,
+                command_timeout=60,
+                server_settings=self._server_settings,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc

@@ -1,0 +1,229 @@
+"""The analyst's client: ``exchange publish`` and ``exchange verify``.
+
+This package holds what both commands share: reading STIX files, the key directory
+and a small synchronous HTTP client for the TAXII API root. The commands themselves
+are :func:`exchange.client.publish.publish_file` and
+:func:`exchange.client.verify.verify_file`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from exchange.errors import (
+    ExchangeError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    TooLarge,
+)
+from exchange.timeutil import parse_ts
+
+TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+DEFAULT_TIMEOUT = 60.0
+
+_STATUS_ERRORS: dict[int, type[ExchangeError]] = {
+    401: NotAuthenticated,
+    403: PermissionDenied,
+    404: NotFound,
+    413: TooLarge,
+}
+
+
+# --- reading STIX files ---------------------------------------------------------------------
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A signature over JSON with duplicate keys is ambiguous: parsers disagree on which wins.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidInput(f"duplicate JSON key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON, and RFC 8785 cannot canonicalise them.
+    raise InvalidInput(f"{name} is not valid JSON")
+
+
+def parse_document(text: str) -> Any:
+    """Parse JSON strictly (no duplicate keys, no NaN/Infinity); InvalidInput when it is not."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+
+
+def objects_from_document(document: Any) -> list[dict[str, Any]]:
+    """The STIX objects of a bundle, a TAXII envelope, a JSON list or a single object."""
+    if isinstance(document, list):
+        objects: Any = document
+    elif not isinstance(document, dict):
+        raise InvalidInput("expected a STIX bundle, a TAXII envelope or a STIX object")
+    elif document.get("type") == "bundle":
+        objects = document.get("objects", [])
+    elif "type" not in document and "objects" in document:
+        objects = document["objects"]
+    elif "type" in document and "id" in document:
+        objects = [document]
+    else:
+        raise InvalidInput("expected a STIX bundle, a TAXII envelope or a STIX object")
+    if not isinstance(objects, list):
+        raise InvalidInput("'objects' is not a list")
+    for index, obj in enumerate(objects):
+        if not (
+            isinstance(obj, dict)
+            and isinstance(obj.get("type"), str)
+            and isinstance(obj.get("id"), str)
+        ):
+            raise InvalidInput(f"object #{index + 1} is not a STIX object with a type and an id")
+    return objects
+
+
+def load_objects(path: str | Path) -> list[dict[str, Any]]:
+    """Read a STIX file and return its objects; InvalidInput when it cannot be used."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        # utf-8-sig: editors on some systems write a byte-order mark; it is not part of the JSON.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} is not UTF-8") from exc
+    try:
+        return objects_from_document(parse_document(text))
+    except InvalidInput as exc:
+        raise InvalidInput(f"{path}: {exc.message}") from exc
+
+
+# --- the key directory ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectoryKey:
+    """One entry of the key directory (``GET {api_root}/keys/``)."""
+
+    key_id: str
+    member: str | None
+    identity: str
+    public_key: str
+    not_before: datetime
+    not_after: datetime | None
+    revoked_since: datetime | None
+
+
+def _optional_ts(value: Any) -> datetime | None:
+    return None if value is None else parse_ts(value)
+
+
+def parse_key_directory(body: Any) -> list[DirectoryKey]:
+    """The keys of a key directory answer ``{"keys": [...]}``; ExchangeError when malformed."""
+    entries = body.get("keys") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise ExchangeError("the key directory answer has no 'keys' list")
+    keys: list[DirectoryKey] = []
+    for entry in entries:
+        try:
+            keys.append(
+                DirectoryKey(
+                    key_id=str(entry["key_id"]),
+                    member=None if entry.get("member") is None else str(entry["member"]),
+                    identity=str(entry["identity"]),
+                    public_key=str(entry["public_key"]),
+                    not_before=parse_ts(entry["not_before"]),
+                    not_after=_optional_ts(entry.get("not_after")),
+                    revoked_since=_optional_ts(entry.get("revoked_since")),
+                )
+            )
+        except (KeyError, TypeError, InvalidInput) as exc:
+            raise ExchangeError(f"the key directory has a malformed entry: {exc}") from exc
+    return keys
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def error_message(method: str, url: str, status: int, body: Any) -> str:
+    """A one-line message for an HTTP error, from a TAXII error body when there is one."""
+    message = f"{method} {url}: HTTP {status}"
+    if isinstance(body, dict):
+        parts = [str(body[k]) for k in ("title", "description") if body.get(k)]
+        if parts:
+            message += ": " + ": ".join(parts)
+    return _one_line(message)
+
+
+class ApiClient:
+    """A synchronous client for one TAXII API root, authenticated with a bearer token."""
+
+    def __init__(self, api_root_url: str, token: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.base = api_root_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers.update(
+            {"Authorization": f"Bearer {token}", "Accept": TAXII_MEDIA_TYPE}
+        )
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.session.close()
+
+    def url(self, path: str) -> str:
+        """The URL of ``path`` below the API root (``""`` is the API root itself)."""
+        return self.base + path.lstrip("/")
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> Any:
+        """Send a request and return the decoded JSON answer; ExchangeError on any failure."""
+        url = self.url(path)
+        headers = {"Content-Type": TAXII_MEDIA_TYPE} if body is not None else {}
+        try:
+            response = self.session.request(
+                method, url, data=body, headers=headers, timeout=self.timeout
+            )
+        except requests.ConnectionError as exc:
+            raise ExchangeError(f"cannot connect to {url}: {_one_line(str(exc))}") from exc
+        except requests.Timeout as exc:
+            raise ExchangeError(f"{method} {url}: no answer within {self.timeout:g}s") from exc
+        except requests.RequestException as exc:
+            raise ExchangeError(f"{method} {url}: {_one_line(str(exc))}") from exc
+        try:
+            answer: Any = response.json()
+        except ValueError:
+            answer = None
+        if response.status_code >= 400:
+            error = _STATUS_ERRORS.get(response.status_code, ExchangeError)
+            raise error(error_message(method, url, response.status_code, answer))
+        if answer is None:
+            raise ExchangeError(f"{method} {url}: the answer is not JSON")
+        return answer
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def post(self, path: str, body: bytes) -> Any:
+        return self.request("POST", path, body)
+
+    def key_directory(self) -> list[DirectoryKey]:
+        return parse_key_directory(self.get("keys/"))

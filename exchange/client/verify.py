@@ -1,0 +1,91 @@
+"""``exchange verify``: check every object's signature against the exchange's key directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from exchange.client import ApiClient, DirectoryKey, load_objects
+from exchange.crypto import (
+    SIGNATURE_ALG,
+    VerifyKey,
+    signature_block,
+    verify_object_signature,
+)
+from exchange.errors import InvalidInput, SignatureError
+from exchange.timeutil import format_ts, parse_ts
+
+
+def signing_time(obj: dict[str, Any]) -> datetime:
+    """The time a signature must be valid at: ``modified``, else ``created``."""
+    value = obj.get("modified", obj.get("created"))
+    if value is None:
+        raise InvalidInput("no modified or created time")
+    return parse_ts(value)
+
+
+def key_refusal(key: DirectoryKey, at: datetime) -> str | None:
+    """Why ``key`` cannot sign for time ``at``, or None when it can."""
+    if at < key.not_before or (key.not_after is not None and at >= key.not_after):
+        return f"key not valid at {format_ts(at)}"
+    if key.revoked_since is not None and at >= key.revoked_since:
+        return f"key revoked since {format_ts(key.revoked_since)}"
+    return None
+
+
+def check_object(obj: dict[str, Any], keys: Sequence[DirectoryKey]) -> str | None:
+    """Why ``obj`` does not verify against the key directory ``keys``, or None when it does."""
+    block = signature_block(obj)
+    if block is None:
+        return "unsigned"
+    if block.get("alg") != SIGNATURE_ALG:
+        return f"unsupported signature algorithm {block.get('alg')!r}"
+    key_id = block.get("key_id")
+    candidates = [k for k in keys if k.key_id == key_id]
+    if not candidates:
+        return f"unknown key {key_id}"
+    creator = obj.get("created_by_ref")
+    # Key ids are hashes of public keys, so two entries share one only if a key was
+    # registered twice; the one owned by the creator is the one that counts.
+    key = next((k for k in candidates if k.identity == creator), None)
+    if key is None:
+        return (
+            f"key belongs to identity {candidates[0].identity}, "
+            f"not created_by_ref {creator or '(none)'}"
+        )
+    try:
+        refusal = key_refusal(key, signing_time(obj))
+    except InvalidInput as exc:
+        return exc.message
+    if refusal is not None:
+        return refusal
+    try:
+        verify_object_signature(obj, VerifyKey.from_pem(key.public_key))
+    except SignatureError as exc:
+        return exc.message
+    return None
+
+
+def verify_objects(
+    objects: Iterable[dict[str, Any]], keys: Sequence[DirectoryKey]
+) -> dict[str, Any]:
+    """``{"valid": [ids], "invalid": [{"id", "reason"}]}`` for ``objects``."""
+    valid: list[str] = []
+    invalid: list[dict[str, str]] = []
+    for obj in objects:
+        reason = check_object(obj, keys)
+        if reason is None:
+            valid.append(str(obj.get("id")))
+        else:
+            invalid.append({"id": str(obj.get("id")), "reason": reason})
+    return {"valid": valid, "invalid": invalid}
+
+
+def verify_file(path: str | Path, api_root_url: str, token: str) -> dict[str, Any]:
+    """Verify every object of a STIX file against the exchange's key directory."""
+    objects = load_objects(path)
+    with ApiClient(api_root_url, token) as api:
+        keys = api.key_directory()
+    return verify_objects(objects, keys)

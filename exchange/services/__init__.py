@@ -1,0 +1,1 @@
+"""Services: what the exchange does, between the HTTP/CLI edges and the store."""

@@ -1,0 +1,70 @@
+"""Who is calling: API tokens (Bearer, or Basic with the token as password) → a Principal."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from exchange.crypto import token_hash
+from exchange.errors import NotAuthenticated
+from exchange.models import MemberStatus, Principal, RuleDirection, TokenScope
+from exchange.policy import ANONYMOUS, reader_tokens
+from exchange.store.base import Store
+from exchange.timeutil import now
+
+
+def token_from_header(header: str | None) -> str | None:
+    """The API token in an Authorization header, or None when there is none."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise NotAuthenticated("malformed Basic credentials") from exc
+        _, sep, password = decoded.partition(":")
+        if not sep or not password:
+            raise NotAuthenticated("Basic credentials need the API token as password")
+        return password
+    raise NotAuthenticated("use Authorization: Bearer TOKEN (or Basic with the token as password)")
+
+
+class AuthService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def principal(self, authorization: str | None) -> Principal:
+        """Anonymous without credentials; else the member, or NotAuthenticated."""
+        token = token_from_header(authorization)
+        if token is None:
+            return ANONYMOUS
+        record = await self.store.find_token(token_hash(token))
+        if record is None or record.revoked is not None:
+            raise NotAuthenticated("the token is unknown or revoked")
+        if record.expires is not None and record.expires <= now():
+            raise NotAuthenticated("the token has expired")
+        member = await self.store.get_member(record.member)
+        if member.status is not MemberStatus.ACTIVE:
+            raise NotAuthenticated("the member is suspended")
+        return await self.for_member(member.id, can_write=record.scope is TokenScope.READ_WRITE)
+
+    async def for_member(self, member_id: str, can_write: bool = False) -> Principal:
+        member = await self.store.get_member(member_id)
+        groups = await self.store.groups_of(member.id)
+        inbound = tuple(
+            r
+            for r in await self.store.list_rules(member.id)
+            if r.direction is RuleDirection.INBOUND
+        )
+        return Principal(
+            member=member.id,
+            identity=member.identity,
+            tokens=reader_tokens(member, groups),
+            inbound=inbound,
+            can_write=can_write,
+            suspended=member.status is not MemberStatus.ACTIVE,
+        )

@@ -1,0 +1,415 @@
+"""The publish pipeline: every posted object passes one list of checks, then one durable insert.
+
+Each check looks at the objects still standing and refuses some with a reason;
+the rest go on. Later issues (transparency log, PII screening, anonymous
+submission) add checks or after-insert steps here, nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from exchange.crypto import SigningKey, sign_object, signature_block
+from exchange.errors import InvalidInput
+from exchange.models import (
+    InsertOutcome,
+    InsertResult,
+    Key,
+    Member,
+    NewObject,
+    Principal,
+    RuleDirection,
+    Status,
+    StatusFailure,
+    StatusSuccess,
+    Tlp,
+)
+from exchange.policy import (
+    AUDIENCE_EXTENSION_ID,
+    RELAYABLE,
+    TLP_MARKINGS,
+    object_audience,
+    outbound_allows,
+    parse_audience_entries,
+)
+from exchange.services.keys import key_problem
+from exchange.stix.validate import cpu_stage, structure_error
+from exchange.store.base import Store
+from exchange.taxii.envelope import RawObject, split_envelope
+from exchange.timeutil import format_ts, normalise_ts, now, parse_ts
+
+CPU_CHUNK = 64
+
+
+@dataclass
+class Candidate:
+    """One posted object on its way through the checks."""
+
+    raw: RawObject
+    value: dict[str, Any] = field(default_factory=dict)
+    failure: str | None = None
+    key: Key | None = None
+    author: Member | None = None
+    tlp: Tlp | None = None
+    audience: tuple[str, ...] = ()
+    audience_entries: tuple[str, ...] | None = None
+
+    @property
+    def stix_id(self) -> str:
+        value = self.value.get("id") if isinstance(self.value, dict) else None
+        return value if isinstance(value, str) else "unknown"
+
+    @property
+    def version_text(self) -> str | None:
+        for name in ("modified", "created"):
+            value = self.value.get(name)
+            if isinstance(value, str):
+                return value
+        return None
+
+    def refuse(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+
+
+@dataclass
+class Batch:
+    poster: Principal
+    items: list[Candidate]
+    exchange_identity: str
+
+    @property
+    def live(self) -> list[Candidate]:
+        return [c for c in self.items if c.failure is None]
+
+
+class Check(Protocol):
+    async def __call__(self, batch: Batch) -> None: ...
+
+
+def _ends(value: dict[str, Any]) -> tuple[str, ...]:
+    if value.get("type") == "relationship":
+        refs = [value.get("source_ref"), value.get("target_ref")]
+    elif value.get("type") == "sighting":
+        refs = [value.get("sighting_of_ref"), *value.get("observed_data_refs", []),
+                *value.get("where_sighted_refs", [])]
+    else:
+        return ()
+    return tuple(r for r in refs if isinstance(r, str))
+
+
+def _version_time(value: dict[str, Any]) -> str | None:
+    for name in ("modified", "created"):
+        if isinstance(value.get(name), str):
+            return str(value[name])
+    return None
+
+
+class StructureCheck:
+    """A JSON object with a STIX id of its own type, spec_version 2.1."""
+
+    async def __call__(self, batch: Batch) -> None:
+        for c in batch.live:
+            reason = structure_error(c.raw.value)
+            if reason is not None:
+                c.refuse(reason)
+            else:
+                c.value = c.raw.value
+                version = _version_time(c.value)
+                if version is not None:
+                    try:
+                        normalise_ts(version)
+                    except InvalidInput as exc:
+                        c.refuse(exc.message)
+
+
+class SignatureCheck:
+    """The signing key: known, the author's, valid at the object's time; then STIX validity
+    and the signature itself, off the event loop."""
+
+    def __init__(self, store: Store, executor: Executor | None) -> None:
+        self.store = store
+        self.executor = executor
+
+    async def __call__(self, batch: Batch) -> None:
+        keys: dict[str, Key | None] = {}
+        authors: dict[str, Member | None] = {}
+        for c in batch.live:
+            if c.value.get("id") in TLP_MARKINGS:
+                c.refuse("TLP 2.0 marking definitions are built into the exchange; do not post them")
+                continue
+            block = signature_block(c.value)
+            if block is None:
+                c.refuse("unsigned: the object has no signature extension")
+                continue
+            key_id = block.get("key_id")
+            if not isinstance(key_id, str):
+                c.refuse("the signature extension has no key_id")
+                continue
+            if key_id not in keys:
+                keys[key_id] = await self.store.get_key(key_id)
+            key = keys[key_id]
+            if key is None:
+                c.refuse(f"unknown key {key_id}")
+                continue
+            author_ref = c.value.get("created_by_ref")
+            if not isinstance(author_ref, str):
+                c.refuse("created_by_ref is missing: a signed object names its author")
+                continue
+            if key.identity != author_ref:
+                c.refuse(f"key {key_id} is not a key of {author_ref} (created_by_ref)")
+                continue
+            when = _version_time(c.value)
+            problem = key_problem(key, parse_ts(when) if when else now())
+            if problem is not None:
+                c.refuse(problem)
+                continue
+            if author_ref not in authors:
+                authors[author_ref] = await self.store.get_member_by_identity(author_ref)
+            c.author = authors[author_ref]
+            if c.author is None and author_ref != batch.exchange_identity:
+                c.refuse(f"created_by_ref {author_ref} is not a member of the exchange")
+                continue
+            c.key = key
+        await self._cpu(batch.live)
+
+    async def _cpu(self, items: list[Candidate]) -> None:
+        loop = asyncio.get_running_loop()
+        jobs = []
+        for start in range(0, len(items), CPU_CHUNK):
+            chunk = items[start : start + CPU_CHUNK]
+            work = [(c.value, c.key.public_key if c.key else None) for c in chunk]
+            jobs.append(loop.run_in_executor(self.executor, cpu_stage, work))
+        for start, reasons in zip(range(0, len(items), CPU_CHUNK), await asyncio.gather(*jobs), strict=True):
+            for c, reason in zip(items[start : start + CPU_CHUNK], reasons, strict=True):
+                if reason is not None:
+                    c.refuse(reason)
+
+
+class AuthorshipCheck:
+    """The poster is the author, or a permitted relay; an id stays with its first author."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def __call__(self, batch: Batch) -> None:
+        live = batch.live
+        owners = await self.store.object_authors([c.stix_id for c in live])
+        for c in live:
+            author = c.value.get("created_by_ref")
+            owner = owners.get(c.stix_id, author)
+            if owner != author:
+                c.refuse(f"{c.stix_id} was published by another author")
+
+
+class SharingCheck:
+    """Exactly one TLP 2.0 marking; audience markings stored or earlier in the envelope;
+    AMBER, AMBER+STRICT and RED with an audience; relays only of CLEAR/GREEN the poster reads."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def __call__(self, batch: Batch) -> None:
+        live = batch.live
+        refs = {r for c in live for r in c.value.get("object_marking_refs", []) or []
+                if isinstance(r, str)}
+        stored_audiences = await self.store.audience_markings(sorted(refs - TLP_MARKINGS.keys()))
+        stored_markings = await self.store.object_authors(sorted(refs - TLP_MARKINGS.keys()))
+        audiences = {k: v[2] for k, v in stored_audiences.items()}
+        markings = set(stored_markings)
+        outbound_cache: dict[str, list[Any]] = {}
+        for c in batch.items:
+            if c.failure is not None:
+                continue
+            try:
+                self._classify(c, audiences, markings)
+            except InvalidInput as exc:
+                c.refuse(exc.message)
+                continue
+            if c.value.get("type") == "marking-definition":
+                markings.add(c.stix_id)
+                if c.audience_entries is not None:
+                    audiences[c.stix_id] = c.audience_entries
+            if c.author is not None and c.author.id != batch.poster.member:
+                await self._relay(c, batch.poster, outbound_cache)
+
+    def _classify(
+        self, c: Candidate, audiences: dict[str, tuple[str, ...]], markings: set[str]
+    ) -> None:
+        value = c.value
+        refs = value.get("object_marking_refs", [])
+        if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+            raise InvalidInput("object_marking_refs must be a list of ids")
+        if value.get("type") == "marking-definition":
+            ext = (value.get("extensions") or {}).get(AUDIENCE_EXTENSION_ID)
+            if ext is not None:
+                if not isinstance(ext, dict):
+                    raise InvalidInput("the audience extension must be an object")
+                c.audience_entries = parse_audience_entries(ext.get("audience"))
+            return
+        tlps = [TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS]
+        if len(tlps) != 1:
+            raise InvalidInput(
+                f"needs exactly one TLP 2.0 marking in object_marking_refs (found {len(tlps)})"
+            )
+        others = [r for r in refs if r not in TLP_MARKINGS]
+        audience_refs = [r for r in others if r in audiences]
+        for r in others:
+            if r not in audiences and r not in markings:
+                raise InvalidInput(
+                    f"marking {r} is neither stored nor earlier in the envelope"
+                )
+        if len(audience_refs) > 1:
+            raise InvalidInput("at most one audience marking per object")
+        entries = audiences[audience_refs[0]] if audience_refs else None
+        c.tlp = tlps[0]
+        c.audience = object_audience(tlps[0], entries)
+
+    async def _relay(
+        self, c: Candidate, poster: Principal, outbound_cache: dict[str, list[Any]]
+    ) -> None:
+        assert c.author is not None
+        if c.tlp is Tlp.AMBER_STRICT:
+            c.refuse("TLP:AMBER+STRICT objects may not be re-posted by another member")
+            return
+        if c.tlp not in RELAYABLE:
+            c.refuse("only TLP:CLEAR and TLP:GREEN objects of another member may be relayed")
+            return
+        if c.author.id not in outbound_cache:
+            outbound_cache[c.author.id] = [
+                r for r in await self.store.list_rules(c.author.id)
+                if r.direction is RuleDirection.OUTBOUND
+            ]
+        readable = any(p in poster.tokens for p in c.audience) and all(
+            outbound_allows(r, poster.tokens) for r in outbound_cache[c.author.id]
+        )
+        if not readable:
+            c.refuse("you may relay only objects the sharing rules let you read")
+
+
+InsertListener = Callable[[list[InsertResult]], Awaitable[None]]
+
+
+class PublishService:
+    def __init__(
+        self,
+        store: Store,
+        exchange_identity: str,
+        exchange_key: SigningKey,
+        executor: Executor | None = None,
+    ) -> None:
+        self.store = store
+        self.exchange_identity = exchange_identity
+        self.exchange_key = exchange_key
+        self.checks: list[Check] = [
+            StructureCheck(),
+            SignatureCheck(store, executor),
+            AuthorshipCheck(store),
+            SharingCheck(store),
+        ]
+        self.listeners: list[InsertListener] = []
+
+    async def publish(self, poster: Principal, body: bytes) -> Status:
+        """Check and store the objects of one TAXII envelope; the status says what became of each."""
+        requested = format_ts(now())
+        raw = split_envelope(body)
+        batch = Batch(poster=poster, items=[Candidate(raw=r) for r in raw],
+                      exchange_identity=self.exchange_identity)
+        for check in self.checks:
+            if batch.live:
+                await check(batch)
+        accepted = batch.live
+        results = await self.store.insert_objects([self._new(c, poster) for c in accepted])
+        successes: list[StatusSuccess] = []
+        failures: list[StatusFailure] = []
+        by_candidate = dict(zip(map(id, accepted), results, strict=True))
+        for c in batch.items:
+            version = c.version_text
+            if c.failure is not None:
+                failures.append(StatusFailure(id=c.stix_id, version=version, message=c.failure))
+                continue
+            result = by_candidate[id(c)]
+            if result.outcome is InsertOutcome.CONFLICT:
+                failures.append(StatusFailure(
+                    id=c.stix_id, version=version,
+                    message="a different object with this id and version is stored already",
+                ))
+            else:
+                successes.append(StatusSuccess(
+                    id=c.stix_id, version=version or result.version,
+                    message="stored already" if result.outcome is InsertOutcome.DUPLICATE else None,
+                ))
+        inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
+        status = Status(
+            id=str(uuid.uuid4()),
+            member=poster.member or "",
+            status="complete",
+            request_timestamp=requested,
+            total_count=len(batch.items),
+            success_count=len(successes),
+            successes=tuple(successes),
+            failure_count=len(failures),
+            failures=tuple(failures),
+        )
+        await self.store.save_status(status)
+        if inserted:
+            for listener in self.listeners:
+                await listener(inserted)
+        return status
+
+    def _new(self, c: Candidate, poster: Principal) -> NewObject:
+        value = c.value
+        version = c.version_text
+        created = value.get("created")
+        return NewObject(
+            stix_id=c.stix_id,
+            type=str(value["type"]),
+            spec_version=str(value.get("spec_version", "2.1")),
+            version=normalise_ts(version) if version else "",
+            created=normalise_ts(created) if isinstance(created, str) else None,
+            author_identity=value.get("created_by_ref"),
+            poster_member=poster.member,
+            tlp=c.tlp,
+            audience=c.audience,
+            ends=_ends(value),
+            markings=tuple(value.get("object_marking_refs", []) or []),
+            audience_entries=c.audience_entries,
+            body=c.raw.text,
+        )
+
+    async def store_own(self, objects: Sequence[dict[str, Any]]) -> list[InsertResult]:
+        """Sign objects the exchange itself makes (identities, extension definitions) and store
+        them. Each object carries one TLP marking and no audience."""
+        news = []
+        for value in objects:
+            signed = sign_object(dict(value, created_by_ref=self.exchange_identity)
+                                 if "created_by_ref" not in value else dict(value),
+                                 self.exchange_key)
+            refs = signed.get("object_marking_refs", [])
+            tlp = next((TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS), None)
+            news.append(NewObject(
+                stix_id=signed["id"],
+                type=signed["type"],
+                spec_version="2.1",
+                version=normalise_ts(signed.get("modified") or signed["created"]),
+                created=normalise_ts(signed["created"]),
+                author_identity=signed["created_by_ref"],
+                poster_member=None,
+                tlp=tlp,
+                audience=object_audience(tlp, None) if tlp else (),
+                ends=(),
+                markings=tuple(refs),
+                body=json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
+            ))
+        results = await self.store.insert_objects(news)
+        inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
+        if inserted:
+            for listener in self.listeners:
+                await listener(inserted)
+        return results

@@ -1,0 +1,102 @@
+"""Build every service over one store; bootstrap what the exchange owns (its identity, its
+signing key, the extension definitions). Used by the app factory and by the admin CLI."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from exchange.config import Settings
+from exchange.crypto import new_secret
+from exchange.models import Tlp
+from exchange.policy import TLP_MARKING_IDS
+from exchange.services.auth import AuthService
+from exchange.services.keys import KeyService
+from exchange.services.members import MemberService
+from exchange.services.publish import PublishService
+from exchange.services.read import DeliveryLedger, ReadService
+from exchange.store.base import Store, open_store
+from exchange.taxii.cursor import Cursors
+from exchange.timeutil import now
+
+EXCHANGE_IDENTITY_SECRET = "exchange_identity"
+CURSOR_SECRET = "cursor_mac_key"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    exchange_identity: str
+    keys: KeyService
+    auth: AuthService
+    publish: PublishService
+    read: ReadService
+    members: MemberService
+    ledger: DeliveryLedger
+
+
+def _stamp() -> str:
+    return now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def extension_definitions() -> list[dict[str, Any]]:
+    text = (resources.files("exchange.schemas") / "extension-definitions.json").read_text("utf-8")
+    return list(json.loads(text))
+
+
+async def bootstrap(store: Store, keys: KeyService, publish: PublishService, identity: str) -> None:
+    """Store the exchange's own signed objects once (idempotent, safe across workers)."""
+    stamp = _stamp()
+    own: list[dict[str, Any]] = [
+        {
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": identity,
+            "created": stamp,
+            "modified": stamp,
+            "name": "The exchange",
+            "identity_class": "system",
+            "description": "The exchange itself: signs member identities and its own definitions",
+            "object_marking_refs": [TLP_MARKING_IDS[Tlp.CLEAR]],
+        },
+        *(dict(d, created=stamp, modified=stamp) for d in extension_definitions()),
+    ]
+    held = await store.object_authors([o["id"] for o in own])
+    missing = [o for o in own if o["id"] not in held]
+    if missing:
+        await publish.store_own(missing)
+
+
+async def open_services(
+    settings: Settings, executor: Executor | None = None, store: Store | None = None
+) -> Services:
+    store = store or open_store(settings.db)
+    await store.open()
+    identity_raw = await store.get_or_create_secret(
+        EXCHANGE_IDENTITY_SECRET, f"identity--{uuid.uuid4()}".encode()
+    )
+    identity = identity_raw.decode("ascii")
+    keys = KeyService(store)
+    exchange_key = await keys.exchange_key(identity)
+    publish = PublishService(store, identity, exchange_key, executor)
+    await bootstrap(store, keys, publish, identity)
+    cursors = Cursors(await store.get_or_create_secret(CURSOR_SECRET, new_secret()))
+    ledger = DeliveryLedger(store)
+    read = ReadService(store, cursors, settings.default_page_size, settings.max_page_size, ledger)
+    auth = AuthService(store)
+    return Services(
+        settings=settings,
+        store=store,
+        exchange_identity=identity,
+        keys=keys,
+        auth=auth,
+        publish=publish,
+        read=read,
+        members=MemberService(store, publish),
+        ledger=ledger,
+    )

@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, middleware and handlers. Handlers parse, call a service, respond."""

@@ -1,0 +1,20 @@
+"""Typed keys for what the application holds (no module globals)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from exchange.config import Settings
+from exchange.models import Principal
+from exchange.services.runtime import Services
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)
+PRINCIPAL = "exchange.principal"
+REQUEST_ID = "exchange.request_id"
+
+
+def principal_of(request: web.Request) -> Principal:
+    value = request[PRINCIPAL]
+    assert isinstance(value, Principal)
+    return value

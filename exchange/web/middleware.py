@@ -1,0 +1,121 @@
+"""Middleware: request ids and access logs, authentication, and the one place where errors
+become TAXII error bodies."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+import structlog
+from aiohttp import web
+
+from exchange import errors
+from exchange.taxii.media import TAXII
+from exchange.web.keys import PRINCIPAL, REQUEST_ID, SERVICES
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = structlog.get_logger("exchange.http")
+
+STATUS_OF: dict[type[errors.ExchangeError], int] = {
+    errors.InvalidInput: 400,
+    errors.NotAuthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.NotAcceptable: 406,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.Unprocessable: 422,
+    errors.SignatureError: 422,
+    errors.StoreUnavailable: 503,
+}
+CHALLENGE = 'Bearer realm="exchange", Basic realm="exchange"'
+
+
+def status_of(exc: errors.ExchangeError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return 400
+
+
+def taxii_error(
+    status: int, title: str, description: str | None, request_id: str | None
+) -> web.Response:
+    body: dict[str, object] = {"title": title, "http_status": str(status)}
+    if description:
+        body["description"] = description
+    if request_id:
+        body["error_id"] = request_id
+    response = web.Response(status=status, body=orjson.dumps(body), content_type=None)
+    response.headers["Content-Type"] = TAXII
+    if status == 401:
+        response.headers["WWW-Authenticate"] = CHALLENGE
+    return response
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, access log (no bodies, no credentials), and every error turned into a
+    TAXII error body."""
+    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    if len(request_id) > 64 or not request_id.replace("-", "").isalnum():
+        request_id = uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await _errors_as_taxii(request, handler, request_id)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        return response
+    finally:
+        principal = request.get(PRINCIPAL)
+        route = request.match_info.route.resource
+        log.info(
+            "request",
+            method=request.method,
+            route=route.canonical if route is not None else request.path,
+            status=status,
+            member=getattr(principal, "member", None),
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+async def _errors_as_taxii(
+    request: web.Request, handler: Handler, request_id: str
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.ExchangeError as exc:
+        return taxii_error(status_of(exc), exc.title, exc.message, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        title = exc.reason or "Error"
+        description = exc.text if exc.text and exc.text != f"{exc.status}: {exc.reason}" else None
+        if exc.status == 413:
+            description = "the request body exceeds max_content_length"
+        response = taxii_error(exc.status, title, description, request_id)
+        for name in ("Allow",):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Exception:
+        log.exception("unhandled error", path=request.path)
+        return taxii_error(
+            500, "Internal server error", "the exchange could not answer; see request id",
+            request_id,
+        )
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the caller once per request: a member, or anonymous."""
+    services = request.app[SERVICES]
+    request[PRINCIPAL] = await services.auth.principal(request.headers.get("Authorization"))
+    return await handler(request)
