@@ -55,7 +55,7 @@ async def member_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any]
 
 
 async def member_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    members = await s.members.list()
+    members = await s.members.list_members()
     lines = [f"{m.id}  {m.status.value:9}  {m.kind.value:10}  {m.economy}  {m.sector}  {m.name}"
              for m in members]
     return {"members": [member_json(m) for m in members]}, "\n".join(lines) or "no members"
@@ -142,7 +142,7 @@ async def key_revoke(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any]
 
 
 async def key_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    keys = await s.keys.list(a.member, a.expiring)
+    keys = await s.keys.list_keys(a.member, a.expiring)
     lines = [
         f"{k.key_id}  {k.member or '(exchange)'}  until {format_ts(k.not_after) if k.not_after else 'never'}"
         + (f"  revoked since {format_ts(k.revoked_since)}" if k.revoked_since else "")
@@ -362,8 +362,8 @@ def build_parser() -> Parser:
     leaf(asub, "deliveries", deliveries_cmd, "who received an object").add_argument("object_id")
     leaf(asub, "migrate", migrate_cmd, "bring the database schema up to date")
 
-    for name, fn, text in (("publish", publish_cmd, "sign and post a STIX bundle or envelope"),
-                           ("verify", verify_cmd, "check every object's signature")):
+    for name, client, text in (("publish", publish_cmd, "sign and post a STIX bundle or envelope"),
+                               ("verify", verify_cmd, "check every object's signature")):
         p = sub.add_parser(name, help=text, parents=[out])
         p.add_argument("file")
         p.add_argument("--url", required=True, help="API root URL, e.g. http://127.0.0.1:8080/api/v1/")
@@ -371,7 +371,7 @@ def build_parser() -> Parser:
         if name == "publish":
             p.add_argument("--key", required=True, help="your private key (PEM)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.set_defaults(client=fn)
+        p.set_defaults(client=client)
     return parser
 
 

@@ -75,7 +75,7 @@ class KeyService:
     async def revoke(self, key_id: str, since: datetime | None = None) -> Key:
         return await self.store.revoke_key(key_id, format_ts(since or now()))
 
-    async def list(self, member_id: str | None = None, expiring_days: int | None = None) -> list[Key]:
+    async def list_keys(self, member_id: str | None = None, expiring_days: int | None = None) -> list[Key]:
         if member_id is not None:
             await self.store.get_member(member_id)
         keys = await self.store.list_keys(member_id)

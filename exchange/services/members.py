@@ -119,7 +119,7 @@ class MemberService:
     async def get(self, member_id: str) -> Member:
         return await self.store.get_member(member_id)
 
-    async def list(self) -> list[Member]:
+    async def list_members(self) -> list[Member]:
         return await self.store.list_members()
 
     async def suspend(self, member_id: str) -> Member:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exchange.models import ObjectFilter, Principal, ReadQuery
+from exchange.models import ObjectFilter, Principal, ReadQuery, Tlp
+from exchange.policy import PUBLIC
 
 OBJECT_COLUMNS = (
     "o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp"
@@ -54,6 +55,17 @@ class PolicySql:
             sql.add("0 = 1")
         else:
             sql.add(f"{a}.author_identity = ?", self.reader.identity)
+
+    def _public(self, sql: Sql, a: str) -> None:
+        """Published for everyone (``policy.explain``'s rule for marking definitions)."""
+        if PUBLIC not in self.reader.tokens:
+            sql.add("0 = 1")
+        else:
+            sql.add(
+                f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {a}.seq"
+                " AND aud.principal = ?)",
+                PUBLIC,
+            )
 
     def _audience_met(self, sql: Sql, a: str) -> None:
         sql.add(f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {a}.seq AND aud.principal IN ")
@@ -113,7 +125,7 @@ class PolicySql:
         sql.add(f") OR ({a}.type = 'marking-definition' AND (")
         self._is_author(sql, a)
         sql.add(" OR ")
-        self._audience_met(sql, a)
+        self._public(sql, a)
         sql.add(
             f" OR EXISTS (SELECT 1 FROM object_markings {m} JOIN objects {x} ON {x}.seq = {m}.seq"
             f" WHERE {m}.marking_id = {a}.stix_id AND {x}.deleted_at IS NULL AND "
@@ -122,18 +134,24 @@ class PolicySql:
         sql.add(")))))")
 
 
-def _inbound(sql: Sql, reader: Principal) -> None:
+def _scope(sql: Sql, reader: Principal, query: ReadQuery, a: str) -> None:
+    """What the reader reads at all: nothing when suspended; TLP:CLEAR only in ``public``;
+    the reader's own inbound filters."""
+    if reader.suspended:
+        sql.add(" AND 0 = 1")
+    if query.collection == "public":
+        sql.add(f" AND {a}.tlp = ?", Tlp.CLEAR.value)
     for rule in reader.inbound:
         values = tuple(rule.values)
         if rule.field == "type":
-            sql.add(" AND o.type IN ").in_list(values)
+            sql.add(f" AND {a}.type IN ").in_list(values)
         elif rule.field == "tlp":
-            sql.add(" AND (o.tlp IS NULL OR o.tlp IN ").in_list(values).add(")")
+            sql.add(f" AND ({a}.tlp IS NULL OR {a}.tlp IN ").in_list(values).add(")")
         elif rule.field == "publisher":
-            sql.add(" AND o.author_identity IN ").in_list(values)
+            sql.add(f" AND {a}.author_identity IN ").in_list(values)
         elif rule.field == "sector":
             sql.add(
-                " AND EXISTS (SELECT 1 FROM members pm WHERE pm.identity = o.author_identity"
+                f" AND EXISTS (SELECT 1 FROM members pm WHERE pm.identity = {a}.author_identity"
                 " AND pm.sector IN "
             ).in_list(values).add(")")
 
@@ -149,7 +167,29 @@ def _filters(sql: Sql, flt: ObjectFilter) -> None:
         sql.add(" AND o.date_added > ?", flt.added_after)
 
 
-def _versions(sql: Sql, policy: PolicySql, flt: ObjectFilter) -> None:
+def _needs_readable_versions(flt: ObjectFilter) -> bool:
+    wanted = set(flt.versions)
+    return "all" not in wanted and bool(wanted & {"first", "last"})
+
+
+def _readable_versions(sql: Sql, policy: PolicySql, reader: Principal, query: ReadQuery) -> None:
+    """``WITH readable_versions``: every version the reader may read, for "first" and "last".
+
+    A CTE rather than a nested subquery: nesting the whole policy predicate once more
+    overflows SQLite's parser stack (``parser stack overflow`` before SQLite 3.46).
+    ``NOT MATERIALIZED`` lets both databases inline it, so the plan stays a correlated
+    index lookup per candidate row.
+    """
+    sql.add(
+        "WITH readable_versions AS NOT MATERIALIZED ("
+        "SELECT ov.stix_id, ov.version FROM objects ov WHERE "
+    )
+    policy.readable(sql, "ov", depth=5)
+    _scope(sql, reader, query, "ov")
+    sql.add(") ")
+
+
+def _versions(sql: Sql, flt: ObjectFilter) -> None:
     wanted = set(flt.versions)
     if "all" in wanted:
         return
@@ -157,11 +197,9 @@ def _versions(sql: Sql, policy: PolicySql, flt: ObjectFilter) -> None:
     for which, op in (("first", "<"), ("last", ">")):
         if which in wanted:
             c = Sql().add(
-                "NOT EXISTS (SELECT 1 FROM objects ov WHERE ov.stix_id = o.stix_id"
-                f" AND ov.version {op} o.version AND "
+                "NOT EXISTS (SELECT 1 FROM readable_versions lv WHERE lv.stix_id = o.stix_id"
+                f" AND lv.version {op} o.version)"
             )
-            policy.readable(c, "ov", depth=5)
-            c.add(")")
             clauses.append(c)
     stamps = tuple(v for v in wanted if v not in ("first", "last"))
     if stamps:
@@ -178,11 +216,14 @@ def build_read(reader: Principal, query: ReadQuery, with_body: bool) -> Sql:
     """SELECT one page (limit + 1 rows, so the caller can tell ``more``)."""
     policy = PolicySql(reader)
     columns = OBJECT_COLUMNS + (", o.body" if with_body else ", NULL AS body")
-    sql = Sql().add(f"SELECT {columns} FROM objects o WHERE o.seq > ?", query.after_seq)
+    sql = Sql()
+    if _needs_readable_versions(query.filter):
+        _readable_versions(sql, policy, reader, query)
+    sql.add(f"SELECT {columns} FROM objects o WHERE o.seq > ?", query.after_seq)
     _filters(sql, query.filter)
-    _inbound(sql, reader)
+    _scope(sql, reader, query, "o")
     sql.add(" AND ")
     policy.readable(sql, "o")
-    _versions(sql, policy, query.filter)
+    _versions(sql, query.filter)
     sql.add(" ORDER BY o.seq LIMIT ?", query.limit + 1)
     return sql

@@ -18,7 +18,7 @@ async def key_directory(request: web.Request) -> web.Response:
     check_accept(request.headers.get("Accept"))
     if not principal_of(request).is_member:
         raise NotAuthenticated("the key directory is for members")
-    keys = await request.app[SERVICES].keys.list()
+    keys = await request.app[SERVICES].keys.list_keys()
     return taxii_response({"keys": [key_json(k) for k in keys]})
 
 

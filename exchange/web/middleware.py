@@ -37,7 +37,7 @@ CHALLENGE = 'Bearer realm="exchange", Basic realm="exchange"'
 def status_of(exc: errors.ExchangeError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]
+            return STATUS_OF[cls]
     return 400
 
 

@@ -1,0 +1,198 @@
+"""Shared fixtures: a live exchange on a real port (taxii2-client is synchronous), the admin CLI
+through ``main(argv)``, and members with tokens and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from exchange.app import create_app
+from exchange.cli import main
+from exchange.config import Settings
+from exchange.crypto import SigningKey, sign_object
+
+TLP = {
+    "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+}
+AUDIENCE_EXT = "extension-definition--08f4bf56-1ae6-4882-9203-9e8188a7443c"
+TAXII = "application/taxii+json;version=2.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def cli_json(*argv: str) -> dict[str, Any]:
+    code, out, err = run_cli(*argv, "--json")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    value = json.loads(lines[0])
+    assert isinstance(value, dict)
+    return value
+
+
+class LiveServer:
+    """The exchange served from a thread with its own event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.runner: web.AppRunner | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    @property
+    def api_root(self) -> str:
+        return self.url + "/api/v1/"
+
+    def start(self) -> None:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(60)
+
+    async def _start(self) -> None:
+        self.runner = web.AppRunner(create_app(self.settings), access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", self.settings.port)
+        await site.start()
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'exchange.db'}"
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[LiveServer]:
+    live = LiveServer(Settings(db=db_url, port=free_port(), max_content_length=256 * 1024))
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@dataclass
+class TestMember:
+    id: str
+    identity: str
+    name: str
+    token: str
+    token_id: str
+    key_path: Path
+    key: SigningKey
+    db: str
+
+    def sign(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return sign_object(dict(obj, created_by_ref=self.identity), self.key)
+
+
+@pytest.fixture
+def make_member(db_url: str, tmp_path: Path) -> Any:
+    def make(
+        name: str | None = None,
+        kind: str = "government",
+        sector: str = "government",
+        economy: str = "DE",
+        read_only: bool = False,
+    ) -> TestMember:
+        name = name or f"member-{uuid.uuid4().hex[:8]}"
+        m = cli_json("admin", "member", "add", "--db", db_url, "--name", name, "--kind", kind,
+                     "--sector", sector, "--economy", economy)
+        flags = ["--read-only"] if read_only else []
+        t = cli_json("admin", "token", "issue", m["id"], "--db", db_url, *flags)
+        key_path = tmp_path / f"{m['id']}.pem"
+        cli_json("admin", "key", "generate", m["id"], "--db", db_url, "--out", str(key_path))
+        return TestMember(
+            id=m["id"], identity=m["identity"], name=name, token=t["token"],
+            token_id=t["token_id"], key_path=key_path,
+            key=SigningKey.from_pem(key_path.read_bytes()), db=db_url,
+        )
+
+    return make
+
+
+def stamp() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def indicator(tlp: str = "green", extra_markings: tuple[str, ...] = (), **props: Any) -> dict[str, Any]:
+    now = stamp()
+    obj: dict[str, Any] = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid4()}",
+        "created": now,
+        "modified": now,
+        "name": "C2 server",
+        "description": "A command and control server",
+        "pattern": "[ipv4-addr:value = '198.51.100.7']",
+        "pattern_type": "stix",
+        "valid_from": now,
+        "indicator_types": ["malicious-activity"],
+        "object_marking_refs": [TLP[tlp], *extra_markings],
+    }
+    obj.update(props)
+    return obj
+
+
+def audience_marking(entries: list[str]) -> dict[str, Any]:
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": f"marking-definition--{uuid.uuid4()}",
+        "created": stamp(),
+        "name": "audience",
+        "extensions": {AUDIENCE_EXT: {"extension_type": "property-extension", "audience": entries}},
+    }
+
+
+def relationship(source: str, target: str, tlp: str = "green") -> dict[str, Any]:
+    now = stamp()
+    return {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": f"relationship--{uuid.uuid4()}",
+        "created": now,
+        "modified": now,
+        "relationship_type": "indicates",
+        "source_ref": source,
+        "target_ref": target,
+        "object_marking_refs": [TLP[tlp]],
+    }
