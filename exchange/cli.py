@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from exchange import __version__
 from exchange.config import DEFAULT_DB, Settings, load_settings
 from exchange.errors import ExchangeError, InvalidInput
+from exchange.logs import configure_logging
 from exchange.services.keys import key_json
 from exchange.services.members import member_json, rule_json
 from exchange.services.runtime import Services, open_services
@@ -396,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "serve":
             return serve_cmd(settings)
+        configure_logging(settings.log_format, "warning")
         asyncio.run(_run_admin(settings, args.handler, args))
         return 0
     except ExchangeError as exc:

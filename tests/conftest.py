@@ -22,6 +22,7 @@ from exchange.app import create_app
 from exchange.cli import main
 from exchange.config import Settings
 from exchange.crypto import SigningKey, sign_object
+from exchange.logs import configure_logging
 
 TLP = {
     "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
@@ -89,6 +90,12 @@ class LiveServer:
             asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quiet_logs() -> None:
+    """Logs go to stderr, warnings and up, as `exchange serve` would configure them."""
+    configure_logging("console", "warning")
 
 
 @pytest.fixture

@@ -10,11 +10,9 @@ from exchange.services.runtime import Services
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
-PRINCIPAL = "exchange.principal"
-REQUEST_ID = "exchange.request_id"
+PRINCIPAL = web.RequestKey("principal", Principal)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def principal_of(request: web.Request) -> Principal:
-    value = request[PRINCIPAL]
-    assert isinstance(value, Principal)
-    return value
+    return request[PRINCIPAL]
