@@ -7,19 +7,25 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from exchange.config import Settings
+from exchange.services.housekeeping import Housekeeping
+from exchange.services.notify import make_notifier
 from exchange.services.runtime import open_services
-from exchange.web import directory, taxii
+from exchange.web import directory, ops, stream, taxii
 from exchange.web.keys import SERVICES, SETTINGS
 from exchange.web.middleware import authenticate, request_context
 
 
-def create_app(settings: Settings, check_processes: int = 0) -> web.Application:
+def create_app(
+    settings: Settings, check_processes: int = 0, registry: CollectorRegistry | None = None
+) -> web.Application:
     """A ready-to-run exchange. ``check_processes`` > 0 runs STIX validation and signature
-    checks in that many processes; 0 runs them in a thread."""
+    checks in that many processes; 0 runs them in a thread. Metrics go to ``registry`` (else
+    a fresh one for this app; see exchange.services.metrics for several workers)."""
     app = web.Application(
-        middlewares=[request_context, authenticate],
+        middlewares=[ops.record_metrics, request_context, authenticate],
         client_max_size=settings.max_content_length,
     )
     app[SETTINGS] = settings
@@ -33,15 +39,30 @@ def create_app(settings: Settings, check_processes: int = 0) -> web.Application:
         services = await open_services(settings, executor)
         app[SERVICES] = services
         services.ledger.start()
+        notifier = make_notifier(services.store, settings.db, settings.stream_poll_seconds)
+        services.notifier = notifier
+        services.publish.listeners.append(notifier.on_insert)
+        await notifier.start()
         try:
             yield
         finally:
+            await notifier.stop()
             await services.ledger.stop()
             await services.store.close()
             if executor is not None:
                 executor.shutdown(wait=False, cancel_futures=True)
 
+    async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+        upkeep = Housekeeping(app[SERVICES].store, settings.status_ttl_hours)
+        upkeep.start()
+        yield
+        await upkeep.stop()
+
     app.cleanup_ctx.append(services_ctx)
+    ops.setup(app, registry)
+    app.cleanup_ctx.append(housekeeping_ctx)
     app.add_routes(taxii.routes)
     app.add_routes(directory.routes)
+    app.add_routes(stream.routes)
+    app.on_shutdown.append(stream.close_streams)
     return app

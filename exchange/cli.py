@@ -270,8 +270,11 @@ def serve_cmd(settings: Settings) -> int:
 
 def build_parser() -> Parser:
     common = Parser(add_help=False)
-    common.add_argument("--db", help=f"database URL (else $EXCHANGE_DB, else {DEFAULT_DB})")
-    common.add_argument("--config", help="TOML settings file (else $EXCHANGE_CONFIG)")
+    # SUPPRESS: a subcommand that is not given --db must not erase one given before it.
+    common.add_argument("--db", default=argparse.SUPPRESS,
+                        help=f"database URL (else $EXCHANGE_DB, else {DEFAULT_DB})")
+    common.add_argument("--config", default=argparse.SUPPRESS,
+                        help="TOML settings file (else $EXCHANGE_CONFIG)")
     out = Parser(add_help=False)
     out.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
@@ -389,8 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "client", None) is not None:
             return int(args.client(args))
         settings = load_settings(
-            args.config,
-            db=args.db,
+            getattr(args, "config", None),
+            db=getattr(args, "db", None),
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             workers=getattr(args, "workers", None),

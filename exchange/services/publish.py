@@ -294,6 +294,7 @@ class SharingCheck:
 
 
 InsertListener = Callable[[list[InsertResult]], Awaitable[None]]
+StatusListener = Callable[[Status], Awaitable[None]]
 
 
 class PublishService:
@@ -314,6 +315,8 @@ class PublishService:
             SharingCheck(store),
         ]
         self.listeners: list[InsertListener] = []
+        # Called with each status resource, after it is saved (metrics count refusals).
+        self.status_listeners: list[StatusListener] = []
 
     async def publish(self, poster: Principal, body: bytes) -> Status:
         """Check and store the objects of one TAXII envelope; the status says what became of each."""
@@ -358,6 +361,8 @@ class PublishService:
             failures=tuple(failures),
         )
         await self.store.save_status(status)
+        for status_listener in self.status_listeners:
+            await status_listener(status)
         if inserted:
             for listener in self.listeners:
                 await listener(inserted)

@@ -17,6 +17,7 @@ from exchange.policy import TLP_MARKING_IDS
 from exchange.services.auth import AuthService
 from exchange.services.keys import KeyService
 from exchange.services.members import MemberService
+from exchange.services.notify import Notifier
 from exchange.services.publish import PublishService
 from exchange.services.read import DeliveryLedger, ReadService
 from exchange.store.base import Store, open_store
@@ -38,6 +39,8 @@ class Services:
     read: ReadService
     members: MemberService
     ledger: DeliveryLedger
+    # Wake-ups for the event streams; set by the app factory (the admin CLI has none).
+    notifier: Notifier | None = None
 
 
 def _stamp() -> str:

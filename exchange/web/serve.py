@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from typing import Any
 
+import prometheus_client
 from aiohttp import web
 
 from exchange.app import create_app
 from exchange.config import Settings
 from exchange.logs import configure_logging
+from exchange.services.metrics import MULTIPROC_ENV, mark_process_dead, multiprocess_dir
 from exchange.store.base import open_store
 
 
@@ -30,7 +35,10 @@ def _check_processes(settings: Settings) -> int:
 
 def _run_worker(settings: Settings, reuse_port: bool) -> None:
     configure_logging(settings.log_format, settings.log_level)
-    app = create_app(settings, check_processes=_check_processes(settings))
+    # One worker: metrics in the process's default registry. Several: each worker writes its
+    # values under PROMETHEUS_MULTIPROC_DIR and /metrics on any worker adds them all up.
+    registry = None if multiprocess_dir() else prometheus_client.REGISTRY
+    app = create_app(settings, check_processes=_check_processes(settings), registry=registry)
     web.run_app(
         app,
         host=settings.host,
@@ -59,6 +67,18 @@ def serve(settings: Settings) -> int:
     if settings.workers == 1:
         _run_worker(settings, reuse_port=False)
         return 0
+    # A fresh folder for the workers' metric files, set before they start (prometheus-client
+    # reads it when imported), removed when they have all gone.
+    metrics_dir = tempfile.mkdtemp(prefix="exchange-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        return _run_workers(settings, metrics_dir)
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_workers(settings: Settings, metrics_dir: str) -> int:
     context = multiprocessing.get_context("spawn")
     workers: list[Any] = [
         context.Process(target=_run_worker, args=(settings, True), name=f"worker-{i}")
@@ -74,6 +94,12 @@ def serve(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for process in workers:
-        process.join()
+    # Wait for the workers; as each exits, drop its share of the live metric gauges.
+    running: dict[object, Any] = {process.sentinel: process for process in workers}
+    while running:
+        ended = multiprocessing.connection.wait([p.sentinel for p in running.values()])
+        for sentinel in ended:
+            process = running.pop(sentinel)
+            process.join()
+            mark_process_dead(process.pid, metrics_dir)
     return 0 if all(p.exitcode in (0, -signal.SIGTERM) for p in workers) else 1

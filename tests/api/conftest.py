@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -16,7 +16,10 @@ from stix2validator import ValidationOptions, validate_instance
 from taxii2client.v21 import ApiRoot, Collection, Server
 
 from exchange.config import Settings
-from tests.conftest import TAXII, LiveServer, TestMember, audience_marking, free_port, indicator
+from tests.conftest import TAXII, LiveServer, audience_marking, free_port, indicator
+
+if TYPE_CHECKING:
+    from tests.conftest import TestMember
 
 MAX_CONTENT_LENGTH = 256 * 1024
 TAXII_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -41,11 +44,11 @@ def valid_objects(envelope: dict[str, Any]) -> list[dict[str, Any]]:
     return objects
 
 
-def walk(pages: Iterable[dict[str, Any]], key: str = "objects") -> list[dict[str, Any]]:
-    """Every item of every page (objects pages validated as STIX)."""
-    out: list[dict[str, Any]] = []
+def walk(pages: Iterable[dict[str, Any]], key: str = "objects", stix: bool = True) -> list[Any]:
+    """Every item of every page (STIX objects validated)."""
+    out: list[Any] = []
     for page in pages:
-        out.extend(valid_objects(page) if key == "objects" else page.get(key, []))
+        out.extend(valid_objects(page) if stix and key == "objects" else page.get(key, []))
     return out
 
 

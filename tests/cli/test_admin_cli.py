@@ -129,3 +129,10 @@ def test_database_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     code, _, err = run_cli("admin", "member", "list", "--json")
     assert code == 0, err
     assert (tmp_path / "env.db").exists()
+
+
+def test_db_before_the_command_is_kept(db_url: str) -> None:
+    add_member(db_url)
+    code, out, err = run_cli("--db", db_url, "admin", "member", "list", "--json")
+    assert code == 0, err
+    assert len(__import__("json").loads(out)["members"]) == 1

@@ -1,0 +1,317 @@
+"""Push: ``GET /api/v1/collections/{collection}/events/``, a resumable ``text/event-stream``.
+
+One event per object version the caller may read, in the order the exchange
+stored them::
+
+    id: 1234
+    data: {"type":"indicator", ...
+
+- ``id`` is the cursor: the object's sequence number in the store, a plain
+  decimal. It is stateless: it survives a restart and works on any worker.
+- ``data`` is the object's stored JSON text, byte-for-byte, split at its line
+  breaks into several ``data:`` lines that an SSE client joins back with ``\\n``.
+  (SSE cannot carry a carriage return: a CR or CRLF line break inside the
+  stored text's whitespace arrives as LF. The JSON value, and so the signature,
+  are unchanged.)
+- Where to start: the ``Last-Event-ID`` header, else the ``last_event_id`` query
+  parameter (for clients that cannot set headers), resumes after that cursor,
+  without loss or duplicates. Without a cursor the stream starts *now*, at the
+  store's latest object: only objects added from then on are sent, and the first
+  block of the stream (``retry:`` and ``id:`` with no data, which dispatches no
+  event) gives the client that starting cursor, so a reconnect loses nothing.
+  ``?from=start`` starts at the beginning instead.
+- ``match[type]``, ``match[id]`` and ``match[spec_version]`` narrow the stream as on
+  the objects endpoint; every version is an event (``match[version]`` is refused).
+- ``: heartbeat`` comment lines keep idle connections open (every
+  ``stream_heartbeat_seconds`` without other traffic).
+- ``event: resume`` with data ``{"reason": ..., "last_event_id": ...}`` comes last
+  when the exchange ends a stream: the client fell more than ``stream_queue_limit``
+  objects behind the head, a write to it stalled for ``WRITE_TIMEOUT_SECONDS``,
+  the server is shutting down, or its credentials stopped working. The client
+  reconnects with ``Last-Event-ID`` and loses nothing.
+
+Each stream reads from the store at its own pace (``Store.read_objects``, the
+sharing rules in the query, pages of ``default_page_size``); a notifier only
+wakes it. Nothing is queued in memory per subscriber.
+
+"Behind the head" counts the objects committed after the stream connected that it
+has not yet passed (a push server's queue length); objects before the connection,
+read while catching up from a cursor, do not count, so a reconnect always makes
+progress. One insert of more than ``stream_queue_limit`` objects therefore ends
+every live stream once; they reconnect and catch up from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Mapping
+
+import orjson
+import structlog
+from aiohttp import web
+
+from exchange.errors import InvalidInput, NotAcceptable, NotAuthenticated, StoreUnavailable
+from exchange.models import ObjectFilter, Principal, ReadQuery, StoredObject
+from exchange.services.notify import Subscription
+from exchange.services.read import Collection, find_collection
+from exchange.services.runtime import Services
+from exchange.taxii.filters import parse_filter
+from exchange.taxii.media import accepts_event_stream
+from exchange.web.keys import REQUEST_ID, SERVICES, SETTINGS, principal_of
+
+API_ROOT = "/api/v1/"
+EVENT_STREAM = "text/event-stream"
+WRITE_TIMEOUT_SECONDS = 30.0  # a write (drain) to one client taking longer ends its stream
+CLOSE_TIMEOUT_SECONDS = 2.0  # for the last words to a client that is going away
+RETRY_MILLISECONDS = 2000  # the reconnection delay suggested to clients
+RECHECK_SECONDS = 1.0  # how often a member's token and standing are checked again
+STREAM_FILTERS = {"match[id]", "match[type]", "match[spec_version]"}
+_CURSOR = re.compile(r"^[0-9]{1,18}$")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+routes = web.RouteTableDef()
+log = structlog.get_logger("exchange.stream")
+
+
+class _Stalled(Exception):
+    """A write to the client did not drain in time."""
+
+
+def parse_cursor(value: str) -> int:
+    text = value.strip()
+    if not _CURSOR.match(text):
+        raise InvalidInput(f"the event id {value!r} is not a cursor of this exchange")
+    return int(text)
+
+
+def _start_cursor(request: web.Request) -> tuple[int | None, bool]:
+    """(cursor, given by the client); cursor None: start now."""
+    header = request.headers.get("Last-Event-ID", "").strip()
+    if header:
+        return parse_cursor(header), True
+    query = request.query.get("last_event_id", "").strip()
+    if query:
+        return parse_cursor(query), True
+    where = request.query.get("from", "now").strip().lower() or "now"
+    if where not in ("now", "start"):
+        raise InvalidInput("from must be 'now' or 'start'")
+    return (None if where == "now" else 0), False
+
+
+def _filter(request: web.Request) -> ObjectFilter:
+    params: dict[str, list[str]] = {}
+    for key, value in request.query.items():
+        if key.startswith("match["):
+            params.setdefault(key, []).append(value)
+    flt = parse_filter(params, allow=STREAM_FILTERS, default_versions=("all",))
+    return flt.model_copy(update={"versions": ("all",)})
+
+
+def encode_event(obj: StoredObject) -> bytes:
+    """``id:`` the cursor, the stored text as ``data:`` lines, a blank line."""
+    lines = [f"id: {obj.seq}"]
+    lines.extend(f"data: {line}" for line in _LINE_BREAK.split(obj.body))
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def encode_resume(reason: str, cursor: int) -> bytes:
+    data = orjson.dumps({"reason": reason, "last_event_id": str(cursor)}).decode("utf-8")
+    return f"event: resume\nid: {cursor}\ndata: {data}\n\n".encode()
+
+
+HEARTBEAT = b": heartbeat\n\n"
+
+
+class EventStream:
+    """One open stream: catch up from the store, then sleep until woken."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        services: Services,
+        collection: Collection,
+        principal: Principal,
+        flt: ObjectFilter,
+        subscription: Subscription,
+        cursor: int,
+        connected_head: int,
+    ) -> None:
+        settings = request.app[SETTINGS]
+        self.request = request
+        self.response = response
+        self.services = services
+        self.collection = collection
+        self.principal = principal
+        self.reader = services.read.reader(principal, collection)
+        self.flt = flt
+        self.subscription = subscription
+        self.cursor = cursor  # the last event sent (or the start position)
+        self.scanned = cursor  # nothing readable at or below this seq is unsent
+        self.connected_head = connected_head
+        self.batch = settings.default_page_size
+        self.queue_limit = settings.stream_queue_limit
+        self.heartbeat = settings.stream_heartbeat_seconds
+        self.loop = asyncio.get_running_loop()
+        self.last_write = self.loop.time()
+        self.last_check = self.loop.time()
+
+    def _gone(self) -> bool:
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
+
+    async def _write(self, data: bytes, timeout: float = WRITE_TIMEOUT_SECONDS) -> None:
+        try:
+            await asyncio.wait_for(self.response.write(data), timeout)
+        except TimeoutError as exc:
+            raise _Stalled from exc
+        self.last_write = self.loop.time()
+
+    async def _still_allowed(self) -> bool:
+        """Suspension or a revoked token ends the stream within RECHECK_SECONDS."""
+        if self.principal.member is None:
+            return True
+        if self.loop.time() - self.last_check < RECHECK_SECONDS:
+            return True
+        self.last_check = self.loop.time()
+        try:
+            fresh = await self.services.auth.principal(self.request.headers.get("Authorization"))
+            self.reader = self.services.read.reader(fresh, self.collection)
+        except NotAuthenticated:
+            return False
+        self.principal = fresh
+        return True
+
+    async def _catch_up(self) -> str | None:
+        """Send everything readable after the cursor; a reason to stop, or None."""
+        store = self.services.store
+        ledger = self.services.read.ledger
+        while True:
+            head = await store.latest_seq()  # committed before the read below starts
+            page = await store.read_objects(
+                self.reader,
+                ReadQuery(collection=self.collection.alias, filter=self.flt,
+                          after_seq=self.cursor, limit=self.batch),
+            )
+            if page.objects:
+                last = page.objects[-1].seq
+                try:
+                    await self._write(b"".join(encode_event(o) for o in page.objects))
+                finally:
+                    self.cursor = last  # written to the transport, delivered or not
+                if ledger is not None and self.principal.member is not None:
+                    ledger.record(self.principal.member, page.objects)
+            if not page.more:
+                self.scanned = max(self.cursor, head)
+                return None
+            if self.subscription.closed:
+                return "the server is shutting down"
+            if self._gone():
+                return None
+            behind = head - max(self.cursor, self.connected_head)
+            if behind > self.queue_limit:
+                return (f"fell more than {self.queue_limit} objects behind;"
+                        " reconnect with Last-Event-ID")
+
+    async def run(self) -> None:
+        woke = True
+        while not self._gone():
+            if self.subscription.closed:
+                await self._finish("the server is shutting down")
+                return
+            if woke:
+                if not await self._still_allowed():
+                    await self._finish("the credentials of this stream are no longer valid")
+                    return
+                try:
+                    reason = await self._catch_up()
+                except _Stalled:
+                    await self._finish(
+                        f"a write to the client took longer than {WRITE_TIMEOUT_SECONDS:g} s"
+                    )
+                    return
+                if reason is not None:
+                    await self._finish(reason)
+                    return
+            idle = self.loop.time() - self.last_write
+            if idle >= self.heartbeat:
+                await self._write(HEARTBEAT)
+                idle = 0.0
+            # wake at least once a second to notice a client that went away
+            woke = await self.subscription.wait(self.scanned, min(self.heartbeat - idle, 1.0))
+
+    async def _finish(self, reason: str) -> None:
+        """The last words: ``event: resume`` with the cursor to reconnect from."""
+        with contextlib.suppress(_Stalled, ConnectionError, RuntimeError):
+            await self._write(encode_resume(reason, self.cursor), CLOSE_TIMEOUT_SECONDS)
+            return
+        self._abort()
+
+    def _abort(self) -> None:
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+
+def _headers(request: web.Request) -> Mapping[str, str]:
+    headers = {
+        "Content-Type": EVENT_STREAM,
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+    }
+    request_id = request.get(REQUEST_ID)
+    if isinstance(request_id, str):
+        headers["X-Request-ID"] = request_id
+    return headers
+
+
+@routes.get(API_ROOT + "collections/{collection}/events/", allow_head=False)
+async def events(request: web.Request) -> web.StreamResponse:
+    if not accepts_event_stream(request.headers.get("Accept")):
+        raise NotAcceptable(
+            f"cannot answer with {request.headers.get('Accept')!r}: events are {EVENT_STREAM}"
+        )
+    collection = find_collection(request.match_info["collection"])
+    services = request.app[SERVICES]
+    principal = principal_of(request)
+    services.read.reader(principal, collection)  # 401 before anything is sent
+    flt = _filter(request)
+    start, resumed = _start_cursor(request)
+    notifier = services.notifier
+    if notifier is None:
+        raise StoreUnavailable("event streams are not running")
+    with notifier.subscribe() as subscription:  # before the head is read: nothing slips by
+        head = await services.store.latest_seq()
+        cursor = head if start is None else start
+        response = web.StreamResponse(status=200, headers=_headers(request))
+        await response.prepare(request)
+        stream = EventStream(request, response, services, collection, principal, flt,
+                             subscription, cursor, head)
+        try:
+            preamble = f"retry: {RETRY_MILLISECONDS}\n"
+            if not resumed:
+                preamble += f"id: {cursor}\n"
+            await stream._write((preamble + "\n").encode())
+            await stream.run()
+        except (ConnectionError, _Stalled):
+            stream._abort()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event stream failed", collection=collection.alias)
+            stream._abort()
+        if not stream._gone():
+            try:
+                await asyncio.wait_for(response.write_eof(), CLOSE_TIMEOUT_SECONDS)
+            except (TimeoutError, ConnectionError, RuntimeError):
+                stream._abort()
+    return response
+
+
+async def close_streams(app: web.Application) -> None:
+    """on_shutdown: every open stream sends ``event: resume`` and ends."""
+    services = app.get(SERVICES)
+    if services is not None and services.notifier is not None:
+        services.notifier.close_subscribers()

@@ -1,0 +1,79 @@
+"""A 202 whose status says `complete` means the objects are on disk: `kill -9` right after
+loses none of them, and a `next` cursor taken before the crash still works after it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.conftest import TAXII, free_port, indicator
+
+HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
+
+
+@contextmanager
+def serve(db_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    exe = Path(sys.executable).parent / "exchange"
+    proc = subprocess.Popen(
+        [str(exe), "--db", db_url, "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/taxii2/", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not start")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def test_complete_status_survives_kill_9(db_url: str, make_member: Any) -> None:
+    member = make_member()
+    port = free_port()
+    root = f"http://127.0.0.1:{port}/api/v1/collections/bulletins/"
+    auth = {"Authorization": f"Bearer {member.token}"}
+    posted: list[str] = []
+    with serve(db_url, port) as proc:
+        cursor = requests.get(root + "objects/?limit=1", headers={**HEADERS, **auth}, timeout=10)
+        assert cursor.status_code == 200, cursor.text
+        first_next = cursor.json()["next"]
+        for _ in range(5):
+            objects = [member.sign(indicator("green")) for _ in range(20)]
+            answer = requests.post(root + "objects/", json={"objects": objects},
+                                   headers={**HEADERS, **auth}, timeout=30)
+            assert answer.status_code == 202
+            assert answer.json()["status"] == "complete"
+            assert answer.json()["success_count"] == 20
+            posted.extend(o["id"] for o in objects)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    with serve(db_url, port):
+        seen: list[str] = []
+        params: dict[str, str] = {"limit": "50", "next": first_next}
+        for _ in range(100):
+            page = requests.get(root + "objects/", params=params,
+                                headers={**HEADERS, **auth}, timeout=10).json()
+            seen.extend(o["id"] for o in page.get("objects", []))
+            if not page.get("more"):
+                break
+            params = {"limit": "50", "next": page["next"]}
+        assert set(posted) <= set(seen)
+        assert len(seen) == len(set(seen))
