@@ -21,6 +21,7 @@ from exchange.logs import configure_logging
 from exchange.services.keys import key_json
 from exchange.services.members import member_json, rule_json
 from exchange.services.runtime import Services, open_services
+from exchange.store.base import Store, open_store
 from exchange.timeutil import format_ts, parse_duration, parse_ts
 
 
@@ -213,6 +214,45 @@ async def migrate_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any
 AdminCommand = Callable[[Services, argparse.Namespace], Awaitable[tuple[dict[str, Any], str]]]
 
 
+# backup and restore work on the bare store: the bootstrap every other admin command runs
+# (the exchange's identity and definitions) would make a restore target non-empty.
+StoreCommand = Callable[[Store, argparse.Namespace], Awaitable[tuple[dict[str, Any], str]]]
+
+
+async def backup_cmd(store: Store, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from exchange.services.backup import backup
+
+    done = await backup(store, a.file)
+    return {"file": done.file, "schema_version": done.schema_version, "tables": done.tables}, (
+        f"backed up {done.rows} rows of {len(done.tables)} tables to {done.file} "
+        f"(schema version {done.schema_version})"
+    )
+
+
+async def restore_cmd(store: Store, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from exchange.services.backup import restore
+
+    done = await restore(store, a.file)
+    return {"file": done.file, "schema_version": done.schema_version, "tables": done.tables}, (
+        f"restored {done.rows} rows of {len(done.tables)} tables from {done.file}"
+    )
+
+
+async def _run_store(settings: Settings, command: StoreCommand, args: argparse.Namespace) -> None:
+    if command is backup_cmd and settings.db.startswith("sqlite:///"):
+        from exchange.store.sqlite import sqlite_path
+
+        if not Path(sqlite_path(settings.db)).is_file():
+            raise InvalidInput(f"no database {sqlite_path(settings.db)} to back up")
+    store = open_store(settings.db)
+    await store.open()
+    try:
+        payload, human = await command(store, args)
+    finally:
+        await store.close()
+    _emit(args, payload, human)
+
+
 async def _run_admin(settings: Settings, command: AdminCommand, args: argparse.Namespace) -> None:
     services = await open_services(settings)
     try:
@@ -365,6 +405,13 @@ def build_parser() -> Parser:
     p.add_argument("member", metavar="MEMBER")
     leaf(asub, "deliveries", deliveries_cmd, "who received an object").add_argument("object_id")
     leaf(asub, "migrate", migrate_cmd, "bring the database schema up to date")
+    for name, store_fn, text in (
+        ("backup", backup_cmd, "write a consistent backup of the database to FILE (online)"),
+        ("restore", restore_cmd, "load a backup FILE into a new, empty database"),
+    ):
+        p = asub.add_parser(name, help=text, parents=[common, out])
+        p.set_defaults(store_handler=store_fn)
+        p.add_argument("file", metavar="FILE", help="gzip'd JSON lines (see docs/deploy.md)")
 
     for name, client, text in (("publish", publish_cmd, "sign and post a STIX bundle or envelope"),
                                ("verify", verify_cmd, "check every object's signature")):
@@ -401,7 +448,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve_cmd(settings)
         configure_logging(settings.log_format, "warning")
-        asyncio.run(_run_admin(settings, args.handler, args))
+        if getattr(args, "store_handler", None) is not None:
+            asyncio.run(_run_store(settings, args.store_handler, args))
+        else:
+            asyncio.run(_run_admin(settings, args.handler, args))
         return 0
     except ExchangeError as exc:
         sys.stderr.write(f"exchange: {exc.message}\n")

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from exchange.errors import InvalidInput
+from exchange.errors import InvalidInput, Unprocessable
 
 _DECODER = json.JSONDecoder(object_pairs_hook=lambda pairs: _no_duplicates(pairs))
 _WS = " \t\n\r"
@@ -53,7 +53,11 @@ def split_envelope(body: bytes) -> list[RawObject]:
         raise InvalidInput("the body is not UTF-8") from exc
     i = _skip_ws(text, 0)
     if i >= len(text) or text[i] != "{":
-        raise InvalidInput("the body must be a JSON object (a TAXII envelope with 'objects')")
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
+        raise Unprocessable("the body must be a TAXII envelope: a JSON object with 'objects'")
     i += 1
     found: list[RawObject] | None = None
     seen: set[str] = set()

@@ -157,7 +157,7 @@ async def post(
     return texts
 
 
-async def members(make_member: Any, count: int) -> list[TestMember]:
+async def new_members(make_member: Any, count: int) -> list[TestMember]:
     """New members through the admin CLI (which runs its own event loop: so in a thread)."""
     return [await asyncio.to_thread(make_member) for _ in range(count)]
 
@@ -172,7 +172,7 @@ def signed(member: TestMember, tlp: str = "green", **props: Any) -> dict[str, An
 async def test_member_receives_what_it_may_read_as_it_is_posted(
     server: LiveServer, make_member: Any, db_url: str
 ) -> None:
-    author, reader, insider = await members(make_member, 3)
+    author, reader, insider = await new_members(make_member, 3)
     audience = author.sign(audience_marking([f"member:{insider.identity}"]))
     amber = author.sign(indicator("amber", extra_markings=(audience["id"],)))
     green = signed(author)
@@ -211,7 +211,7 @@ async def test_member_receives_what_it_may_read_as_it_is_posted(
 async def test_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(
     server: LiveServer, make_member: Any
 ) -> None:
-    author, reader = await members(make_member, 2)
+    author, reader = await new_members(make_member, 2)
     objs = [signed(author) for _ in range(7)]
     want = [o["id"] for o in objs]
     async with session() as http:
@@ -249,11 +249,11 @@ async def test_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(
 async def test_anonymous_reads_only_tlp_clear_on_public(
     server: LiveServer, make_member: Any
 ) -> None:
-    (author,) = await members(make_member, 1)
+    (author,) = await new_members(make_member, 1)
     green, clear = signed(author, "green"), signed(author, "clear")
     async with session() as http, stream(http, server, collection="public") as s:
         await post(http, server, author, [green, clear])
-        (newcomer,) = await members(make_member, 1)  # the admin CLI writes the identity: seen through the poll
+        (newcomer,) = await new_members(make_member, 1)  # the admin CLI writes the identity: seen through the poll
         seen = [e.object for e in await s.objects(2)]
         assert [o["id"] for o in seen] == [clear["id"], newcomer.identity]
         for obj in seen:
@@ -287,7 +287,7 @@ async def test_bulletins_needs_a_token(server: LiveServer) -> None:
 async def test_refuses_other_media_types_and_bad_cursors(
     server: LiveServer, make_member: Any
 ) -> None:
-    (reader,) = await members(make_member, 1)
+    (reader,) = await new_members(make_member, 1)
     auth = {"Authorization": f"Bearer {reader.token}"}
     async with session() as http:
         async with http.get(events_url(server), headers={**auth, "Accept": "application/json"}
@@ -321,7 +321,7 @@ def start_server(db_url: str) -> Any:
 
 async def test_heartbeats_keep_an_idle_stream_open(start_server: Any, make_member: Any) -> None:
     live = start_server(stream_heartbeat_seconds=0.2)
-    (reader,) = await members(make_member, 1)
+    (reader,) = await new_members(make_member, 1)
     async with session() as http, stream(http, live, reader.token) as s:
         deadline = time.monotonic() + 5
         while s.comments.count("heartbeat") < 3 and time.monotonic() < deadline:
@@ -333,7 +333,7 @@ async def test_a_subscriber_too_far_behind_is_told_to_resume(
     start_server: Any, make_member: Any
 ) -> None:
     live = start_server(default_page_size=1, stream_queue_limit=2)
-    author, reader = await members(make_member, 2)
+    author, reader = await new_members(make_member, 2)
     objs = [signed(author) for _ in range(5)]
     async with session() as http:
         async with stream(http, live, reader.token) as s:
@@ -353,7 +353,7 @@ async def test_a_subscriber_too_far_behind_is_told_to_resume(
 
 async def test_streams_end_cleanly_on_shutdown(start_server: Any, make_member: Any) -> None:
     live = start_server()
-    (reader,) = await members(make_member, 1)
+    (reader,) = await new_members(make_member, 1)
     async with session() as http, stream(http, live, reader.token) as s:
         started = time.monotonic()
         stopping = asyncio.create_task(asyncio.to_thread(live.stop))
@@ -373,7 +373,7 @@ async def test_objects_written_by_another_worker_are_seen(
 ) -> None:
     one = start_server(stream_poll_seconds=0.2)
     two = start_server(stream_poll_seconds=0.2)  # another worker on the same SQLite file
-    author, reader = await members(make_member, 2)
+    author, reader = await new_members(make_member, 2)
     obj = signed(author)
     async with session() as http, stream(http, two, reader.token) as s:
         await post(http, one, author, [obj])
