@@ -239,7 +239,12 @@ async def restore_cmd(store: Store, a: argparse.Namespace) -> tuple[dict[str, An
 
 
 async def _run_store(settings: Settings, command: StoreCommand, args: argparse.Namespace) -> None:
-    if command is backup_cmd and settings.db.startswith("sqlite:///"):
+    # Check the file and the source before opening the store (which would create a database).
+    if command is restore_cmd:
+        from exchange.services.backup import read_header
+
+        read_header(args.file)
+    elif settings.db.startswith("sqlite:///"):
         from exchange.store.sqlite import sqlite_path
 
         if not Path(sqlite_path(settings.db)).is_file():
@@ -415,7 +420,8 @@ def build_parser() -> Parser:
 
     for name, client, text in (("publish", publish_cmd, "sign and post a STIX bundle or envelope"),
                                ("verify", verify_cmd, "check every object's signature")):
-        p = sub.add_parser(name, help=text, parents=[out])
+        # --db is accepted for uniformity; the client talks to the API, not the database.
+        p = sub.add_parser(name, help=text, parents=[common, out])
         p.add_argument("file")
         p.add_argument("--url", required=True, help="API root URL, e.g. http://127.0.0.1:8080/api/v1/")
         p.add_argument("--token", required=True)

@@ -340,15 +340,30 @@ def _check_header(header: dict[str, Any] | None, name: str) -> int:
     return version
 
 
+def _open_checked(path: str | os.PathLike[str]) -> Path:
+    source = Path(path)
+    if not source.is_file():
+        raise InvalidInput(f"no backup file {source}")
+    if not os.access(source, os.R_OK):
+        raise InvalidInput(f"cannot read {source}: permission denied")
+    return source
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The header of a backup file, checked (before a restore touches any database)."""
+    source = _open_checked(path)
+    with gzip.open(source, "rb") as handle:
+        header = next(_lines(handle, str(source)), None)
+    _check_header(header, str(source))
+    assert header is not None
+    return header
+
+
 async def restore(store: Store, path: str | os.PathLike[str]) -> BackupSummary:
     """Load a backup into an empty database, in one transaction."""
     sql = _sql(store)
-    source = Path(path)
+    source = _open_checked(path)
     name = str(source)
-    if not source.is_file():
-        raise InvalidInput(f"no backup file {name}")
-    if not os.access(source, os.R_OK):
-        raise InvalidInput(f"cannot read {name}: permission denied")
     counts: dict[str, int] = {}
     with gzip.open(source, "rb") as handle:
         lines = _lines(handle, name)
@@ -378,6 +393,7 @@ async def restore(store: Store, path: str | os.PathLike[str]) -> BackupSummary:
                 k: v for k, v in expected.items() if v
             } != {k: v for k, v in counts.items() if v}:
                 raise InvalidInput(f"{name} does not hold the rows its trailer counts")
+            counts = {table: counts.get(table, 0) for table in [*expected, *counts]}
             await _fix_clock(tx, tables)
             if sql.dialect == "postgres":
                 await _fix_sequences(tx)

@@ -21,7 +21,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def _schema_registry(schema_dir: str) -> Any:
                 uri = Path(os.path.abspath(os.path.join(root, name))).as_uri()
                 resources.append((uri, _sv.retrieve_from_filesystem(uri, schema_dir)))
     registry = (
-        Registry(retrieve=lambda uri: _sv.retrieve_from_filesystem(uri, schema_dir))
+        Registry(retrieve=partial(_sv.retrieve_from_filesystem, schema_dir=schema_dir))  # type: ignore[call-arg]
         .with_resources(resources)
         .crawl()
     )
