@@ -12,9 +12,10 @@ from prometheus_client import CollectorRegistry
 from exchange.config import Settings
 from exchange.services.housekeeping import Housekeeping
 from exchange.services.notify import make_notifier
+from exchange.services.ratelimit import RateLimiter
 from exchange.services.runtime import open_services
 from exchange.web import directory, ops, stream, taxii
-from exchange.web.keys import SERVICES, SETTINGS
+from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS, RateLimits
 from exchange.web.middleware import authenticate, request_context
 
 
@@ -58,7 +59,21 @@ def create_app(
         yield
         await upkeep.stop()
 
+    async def rate_limits_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = app[SERVICES].store
+        limits = RateLimits(
+            members=RateLimiter(store, settings.rate_limit_per_minute),
+            anonymous=RateLimiter(store, settings.anonymous_rate_limit_per_minute),
+        )
+        app[RATE_LIMITS] = limits
+        limits.members.start()
+        limits.anonymous.start()
+        yield
+        await limits.members.stop()
+        await limits.anonymous.stop()
+
     app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(rate_limits_ctx)
     ops.setup(app, registry)
     app.cleanup_ctx.append(housekeeping_ctx)
     app.add_routes(taxii.routes)

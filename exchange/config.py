@@ -30,6 +30,10 @@ class Settings(BaseModel):
     default_page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
     status_ttl_hours: int = Field(default=48, ge=24)
+    # Requests per minute per member (and per client address for anonymous callers),
+    # shared across workers; 0 turns the limit off.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    anonymous_rate_limit_per_minute: int = Field(default=0, ge=0)
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Stream: heartbeat interval and how far a subscriber may fall behind before it is cut off.

@@ -81,3 +81,13 @@ class SignatureError(ExchangeError):
     """A signature that does not verify, or signing material that cannot be used."""
 
     title = "Signature error"
+
+
+class RateLimited(ExchangeError):
+    """Too many requests from one caller in the current window."""
+
+    title = "Too many requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

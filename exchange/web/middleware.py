@@ -13,7 +13,7 @@ from aiohttp import web
 
 from exchange import errors
 from exchange.taxii.media import TAXII
-from exchange.web.keys import PRINCIPAL, REQUEST_ID, SERVICES
+from exchange.web.keys import PRINCIPAL, RATE_LIMITS, REQUEST_ID, SERVICES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("exchange.http")
@@ -29,6 +29,7 @@ STATUS_OF: dict[type[errors.ExchangeError], int] = {
     errors.UnsupportedMediaType: 415,
     errors.Unprocessable: 422,
     errors.SignatureError: 422,
+    errors.RateLimited: 429,
     errors.StoreUnavailable: 503,
 }
 CHALLENGE = 'Bearer realm="exchange", Basic realm="exchange"'
@@ -92,7 +93,10 @@ async def _errors_as_taxii(
     try:
         return await handler(request)
     except errors.ExchangeError as exc:
-        return taxii_error(status_of(exc), exc.title, exc.message, request_id)
+        response = taxii_error(status_of(exc), exc.title, exc.message, request_id)
+        if isinstance(exc, errors.RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -117,5 +121,11 @@ async def _errors_as_taxii(
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller once per request: a member, or anonymous."""
     services = request.app[SERVICES]
-    request[PRINCIPAL] = await services.auth.principal(request.headers.get("Authorization"))
+    principal = await services.auth.principal(request.headers.get("Authorization"))
+    request[PRINCIPAL] = principal
+    limits = request.app[RATE_LIMITS]
+    if principal.member is not None:
+        limits.members.check(principal.member)
+    else:
+        limits.anonymous.check(request.remote or "unknown")
     return await handler(request)

@@ -216,31 +216,32 @@ class EventStream:
                         " reconnect with Last-Event-ID")
 
     async def run(self) -> None:
+        try:
+            reason = await self._serve()
+        except _Stalled:
+            reason = f"a write to the client took longer than {WRITE_TIMEOUT_SECONDS:g} s"
+        if reason is not None:
+            await self._finish(reason)
+
+    async def _serve(self) -> str | None:
+        """Stream until the client goes away (None) or there is a reason to end."""
         woke = True
         while not self._gone():
             if self.subscription.closed:
-                await self._finish("the server is shutting down")
-                return
+                return "the server is shutting down"
             if woke:
                 if not await self._still_allowed():
-                    await self._finish("the credentials of this stream are no longer valid")
-                    return
-                try:
-                    reason = await self._catch_up()
-                except _Stalled:
-                    await self._finish(
-                        f"a write to the client took longer than {WRITE_TIMEOUT_SECONDS:g} s"
-                    )
-                    return
+                    return "the credentials of this stream are no longer valid"
+                reason = await self._catch_up()
                 if reason is not None:
-                    await self._finish(reason)
-                    return
+                    return reason
             idle = self.loop.time() - self.last_write
             if idle >= self.heartbeat:
                 await self._write(HEARTBEAT)
                 idle = 0.0
             # wake at least once a second to notice a client that went away
             woke = await self.subscription.wait(self.scanned, min(self.heartbeat - idle, 1.0))
+        return None
 
     async def _finish(self, reason: str) -> None:
         """The last words: ``event: resume`` with the cursor to reconnect from."""

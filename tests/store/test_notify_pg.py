@@ -129,7 +129,7 @@ async def test_cursors_from_one_worker_work_on_the_other(
 
         # the stream's Last-Event-ID
         async with stream(http, one, reader.token, params={"from": "start"}) as s:
-            seen = []
+            seen: list[Any] = []
             while not seen or seen[-1].object["id"] != objs[1]["id"]:
                 seen.append(await s.next(WAIT))
         async with stream(http, two, reader.token, last_event_id=seen[-1].id) as s:
