@@ -12,6 +12,7 @@ import binascii
 import copy
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any
 
@@ -24,6 +25,7 @@ from exchange.errors import SignatureError
 
 SIGNATURE_EXTENSION_ID = "extension-definition--53903a24-06b3-4ef5-b7fe-fd3d5d29b3d1"
 SIGNATURE_ALG = "Ed25519"
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -39,12 +41,18 @@ def b64url_encode(raw: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    if not isinstance(text, str) or not text or any(c in text for c in "+/= \n"):
+    # Strict: only the base64url alphabet, no padding, and the one canonical encoding of the
+    # bytes (the decoder would otherwise skip stray characters and ignore spare bits, so many
+    # different strings would carry the same signature).
+    if not isinstance(text, str) or not _B64URL.fullmatch(text):
         raise SignatureError("signature is not base64url without padding")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise SignatureError("signature is not base64url without padding") from exc
+    if b64url_encode(raw) != text:
+        raise SignatureError("signature is not canonical base64url")
+    return raw
 
 
 def sha256_hex(data: bytes) -> str:

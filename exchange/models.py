@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +58,35 @@ class Key(Frozen):
     not_after: datetime | None
     revoked_since: datetime | None = None
     created: datetime
+
+
+class KeyWindow(Protocol):
+    """What decides whether a key may sign for a moment: the server's Key and the
+    client's key-directory entries both have it."""
+
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def not_before(self) -> datetime: ...
+    @property
+    def not_after(self) -> datetime | None: ...
+    @property
+    def revoked_since(self) -> datetime | None: ...
+
+
+def key_window_problem(key: KeyWindow, at: datetime) -> str | None:
+    """Why ``key`` may not sign an object whose version time is ``at`` (None: it may)."""
+    if at < key.not_before:
+        return f"key {key.key_id} is not valid before {_ts(key.not_before)}"
+    if key.not_after is not None and at >= key.not_after:
+        return f"key {key.key_id} expired at {_ts(key.not_after)}"
+    if key.revoked_since is not None and at >= key.revoked_since:
+        return f"key {key.key_id} revoked since {_ts(key.revoked_since)}"
+    return None
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Group(Frozen):

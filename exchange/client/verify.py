@@ -15,7 +15,8 @@ from exchange.crypto import (
     verify_object_signature,
 )
 from exchange.errors import InvalidInput, SignatureError
-from exchange.timeutil import format_ts, parse_ts
+from exchange.models import key_window_problem
+from exchange.timeutil import parse_ts
 
 
 def signing_time(obj: dict[str, Any]) -> datetime:
@@ -24,15 +25,6 @@ def signing_time(obj: dict[str, Any]) -> datetime:
     if value is None:
         raise InvalidInput("no modified or created time")
     return parse_ts(value)
-
-
-def key_refusal(key: DirectoryKey, at: datetime) -> str | None:
-    """Why ``key`` cannot sign for time ``at``, or None when it can."""
-    if at < key.not_before or (key.not_after is not None and at >= key.not_after):
-        return f"key not valid at {format_ts(at)}"
-    if key.revoked_since is not None and at >= key.revoked_since:
-        return f"key revoked since {format_ts(key.revoked_since)}"
-    return None
 
 
 def check_object(obj: dict[str, Any], keys: Sequence[DirectoryKey]) -> str | None:
@@ -56,7 +48,7 @@ def check_object(obj: dict[str, Any], keys: Sequence[DirectoryKey]) -> str | Non
             f"not created_by_ref {creator or '(none)'}"
         )
     try:
-        refusal = key_refusal(key, signing_time(obj))
+        refusal = key_window_problem(key, signing_time(obj))
     except InvalidInput as exc:
         return exc.message
     if refusal is not None:

@@ -26,17 +26,6 @@ def key_json(key: Key) -> dict[str, object]:
     }
 
 
-def key_problem(key: Key, at: datetime) -> str | None:
-    """Why ``key`` may not sign an object whose version time is ``at`` (None: it may)."""
-    if at < key.not_before:
-        return f"key {key.key_id} is not valid before {format_ts(key.not_before)}"
-    if key.not_after is not None and at >= key.not_after:
-        return f"key {key.key_id} expired at {format_ts(key.not_after)}"
-    if key.revoked_since is not None and at >= key.revoked_since:
-        return f"key {key.key_id} revoked since {format_ts(key.revoked_since)}"
-    return None
-
-
 class KeyService:
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -29,6 +29,7 @@ from exchange.models import (
     StatusFailure,
     StatusSuccess,
     Tlp,
+    key_window_problem,
 )
 from exchange.policy import (
     AUDIENCE_EXTENSION_ID,
@@ -38,7 +39,6 @@ from exchange.policy import (
     outbound_allows,
     parse_audience_entries,
 )
-from exchange.services.keys import key_problem
 from exchange.stix.validate import cpu_stage, structure_error
 from exchange.store.base import Store
 from exchange.taxii.envelope import RawObject, split_envelope
@@ -166,7 +166,7 @@ class SignatureCheck:
                 c.refuse(f"key {key_id} is not a key of {author_ref} (created_by_ref)")
                 continue
             when = _version_time(c.value)
-            problem = key_problem(key, parse_ts(when) if when else now())
+            problem = key_window_problem(key, parse_ts(when) if when else now())
             if problem is not None:
                 c.refuse(problem)
                 continue

@@ -162,9 +162,9 @@ class EventStream:
         transport = self.request.transport
         return transport is None or transport.is_closing()
 
-    async def _write(self, data: bytes, timeout: float = WRITE_TIMEOUT_SECONDS) -> None:
+    async def _write(self, data: bytes, timeout: float | None = None) -> None:
         try:
-            await asyncio.wait_for(self.response.write(data), timeout)
+            await asyncio.wait_for(self.response.write(data), timeout or WRITE_TIMEOUT_SECONDS)
         except TimeoutError as exc:
             raise _Stalled from exc
         self.last_write = self.loop.time()

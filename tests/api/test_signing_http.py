@@ -83,6 +83,14 @@ def test_each_refusal_has_its_own_reason(server: LiveServer, make_member: Any) -
     block(bad_base64)["signature"] = "not*base64url!"
     padded = a.sign(indicator())
     block(padded)["signature"] += "=="
+    # Strings that plain base64 decoders map onto the genuine signature bytes: a stray
+    # character, or different spare bits in the last character.
+    stray = a.sign(indicator())
+    block(stray)["signature"] = block(stray)["signature"][:40] + "*" + block(stray)["signature"][40:]
+    spare_bits = a.sign(indicator())
+    sig = block(spare_bits)["signature"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    block(spare_bits)["signature"] = sig[:-1] + alphabet[alphabet.index(sig[-1]) ^ 1]
     short = a.sign(indicator())
     block(short)["signature"] = b64url_encode(b"\x01" * 32)
     other_alg = a.sign(indicator())
@@ -100,12 +108,15 @@ def test_each_refusal_has_its_own_reason(server: LiveServer, make_member: Any) -
         missing["id"]: "unsigned",
         bad_base64["id"]: "base64url",
         padded["id"]: "base64url",
+        stray["id"]: "base64url",
+        spare_bits["id"]: "base64url",
         short["id"]: "64 bytes",
         other_alg["id"]: "algorithm",
         invalid_stix["id"]: "invalid STIX",
     }
     envelope = [good_first, tampered, non_canonical, unknown_key, others_key, others_identity,
-                stranger, no_author, missing, bad_base64, padded, short, other_alg,
+                stranger, no_author, missing, bad_base64, padded, stray,
+                spare_bits, short, other_alg,
                 invalid_stix, good_last]
     status = post_objects(server, a.token, envelope)
 

@@ -15,7 +15,14 @@ import aiohttp
 import pytest
 
 from exchange.config import Settings
+from exchange.models import ObjectFilter
+from exchange.policy import ANONYMOUS
+from exchange.services.notify import Notifier
+from exchange.services.read import find_collection
+from exchange.services.runtime import open_services
 from exchange.store.sqlite import SqliteStore
+from exchange.web import stream as stream_module
+from exchange.web.keys import SETTINGS
 from tests.conftest import TAXII, TLP, LiveServer, audience_marking, free_port, indicator
 
 if TYPE_CHECKING:
@@ -379,3 +386,54 @@ async def test_objects_written_by_another_worker_are_seen(
         (newcomer,) = await new_members(make_member, 1)
         assert (await s.next(5)).object["id"] == newcomer.identity
 
+
+
+async def test_a_stalled_write_ends_the_stream_with_resume(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that stops reading: the write times out, ``event: resume`` names the cursor
+    of the last event written, and the stream ends (nothing piles up in memory)."""
+    monkeypatch.setattr(stream_module, "WRITE_TIMEOUT_SECONDS", 0.2)
+    settings = Settings(db=db_url)
+    services = await open_services(settings)
+    written: list[bytes] = []
+
+    class Transport:
+        closing = False
+
+        def is_closing(self) -> bool:
+            return self.closing
+
+        def abort(self) -> None:
+            self.closing = True
+
+    class Request:
+        app = {SETTINGS: settings}
+        headers: dict[str, str] = {}
+        transport = Transport()
+
+    class StuckResponse:
+        async def write(self, data: bytes) -> None:
+            written.append(data)
+            if len(written) == 1:
+                await asyncio.sleep(3600)  # the first batch never drains
+
+    try:
+        notifier = Notifier(services.store, 60)
+        with notifier.subscribe() as sub:
+            events = stream_module.EventStream(
+                Request(), StuckResponse(), services, find_collection("public"),  # type: ignore[arg-type]
+                ANONYMOUS, ObjectFilter(versions=("all",)), sub, 0,
+                await services.store.latest_seq(),
+            )
+            await asyncio.wait_for(events.run(), WAIT)
+    finally:
+        await services.store.close()
+    assert len(written) == 2
+    ids = [line[4:] for line in written[0].decode().splitlines() if line.startswith("id: ")]
+    assert ids  # the exchange's own TLP:CLEAR objects
+    resume = written[1].decode()
+    assert resume.startswith("event: resume\n")
+    data = json.loads(resume.split("data: ", 1)[1])
+    assert data["last_event_id"] == ids[-1]
+    assert "took longer" in data["reason"]

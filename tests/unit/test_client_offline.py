@@ -28,8 +28,9 @@ from exchange.client import (
     parse_key_directory,
 )
 from exchange.client import publish as pub
-from exchange.client.verify import check_object, key_refusal, verify_file, verify_objects
+from exchange.client.verify import check_object, verify_file, verify_objects
 from exchange.errors import ExchangeError, InvalidInput, PermissionDenied
+from exchange.models import key_window_problem as key_refusal
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parent.parent / "assets" / "signing.json").read_text("utf-8")
@@ -357,15 +358,16 @@ def test_verify_reasons() -> None:
     )
     anonymous = {k: v for k, v in obj.items() if k != "created_by_ref"}
     assert "not created_by_ref (none)" in str(check_object(anonymous, [_entry(key)]))
+    kid = key.public.key_id
     assert check_object(obj, [_entry(key, not_before=datetime(2026, 2, 1, tzinfo=UTC))]) == (
-        "key not valid at 2026-01-02T03:04:05.678000Z"
+        f"key {kid} is not valid before 2026-02-01T00:00:00.000000Z"
     )
     assert check_object(obj, [_entry(key, not_after=at)]) == (
-        "key not valid at 2026-01-02T03:04:05.678000Z"
+        f"key {kid} expired at 2026-01-02T03:04:05.678000Z"
     )
     # Revocation applies to objects modified at or after the --since moment, not before.
     assert check_object(obj, [_entry(key, revoked_since=at)]) == (
-        "key revoked since 2026-01-02T03:04:05.678000Z"
+        f"key {kid} revoked since 2026-01-02T03:04:05.678000Z"
     )
     assert check_object(obj, [_entry(key, revoked_since=datetime(2026, 1, 3, tzinfo=UTC))]) is None
     tampered = copy.deepcopy(obj)
