@@ -130,6 +130,22 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and every live process under it (and of the children
+    they have reaped)."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{member}/stat").read_text()
+            fields = stat[stat.rfind(")") + 2 :].split()
+            # utime, stime, cutime, cstime are fields 14-17 of stat(5); here offset by 3.
+            total += sum(int(f) for f in fields[11:15])
+    return total / _TICKS
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of ``pid`` and every process under it (VmRSS summed)."""
     total = 0
@@ -215,8 +231,7 @@ def fresh_database(db: str | None, workdir: Path) -> Iterator[Database]:
     the PostgreSQL server of ``db`` (and dropped afterwards)."""
     if not db or db.startswith("sqlite"):
         path = workdir / "bench.db"
-        yield Database(url=f"sqlite:///{path}" if path.is_absolute() else f"sqlite:///{path}",
-                       kind="sqlite")
+        yield Database(url=f"sqlite:///{path.resolve()}", kind="sqlite")
         return
     if not db.startswith(("postgresql://", "postgres://")):
         raise SystemExit(f"bench: unsupported --db {db!r}")

@@ -64,8 +64,9 @@ TABLE_ORDER: tuple[str, ...] = (
     "deliveries",
     "clock",
 )
-# Not data: the schema version is in the header, and migrations create the table.
-SKIPPED = frozenset({"schema_version"})
+# Not data: the schema version is in the header (migrations create the table); rate_counts
+# holds per-minute request counters that mean nothing a minute later.
+SKIPPED = frozenset({"schema_version", "rate_counts"})
 # A restore target must hold none of these.
 MUST_BE_EMPTY = ("members", "objects")
 INTEGER_TYPES = frozenset({"integer", "bigint", "smallint", "int", "int2", "int4", "int8"})
@@ -107,14 +108,20 @@ def _q(name: str) -> str:
 async def _tables(tx: Tx, dialect: str) -> list[Table]:
     """Every data table of the database, parents before children."""
     if dialect == "sqlite":
-        names = [r[0] for r in await tx.fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )]
+        names = [
+            r[0]
+            for r in await tx.fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
     else:
-        names = [r[0] for r in await tx.fetchall(
-            "SELECT table_name::text FROM information_schema.tables"
-            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
-        )]
+        names = [
+            r[0]
+            for r in await tx.fetchall(
+                "SELECT table_name::text FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            )
+        ]
     tables = [await _table(tx, dialect, name) for name in names if name not in SKIPPED]
     return _ordered(tables)
 
@@ -125,11 +132,17 @@ async def _table(tx: Tx, dialect: str, name: str) -> Table:
             "SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid", (name,)
         )
         key = tuple(c[0] for c in sorted((c for c in cols if int(c[2]) > 0), key=lambda c: c[2]))
-        parents = {r[0] for r in await tx.fetchall(
-            'SELECT "table" FROM pragma_foreign_key_list(?)', (name,)
-        )}
-        return Table(name, tuple(c[0] for c in cols), tuple(str(c[1]).lower() for c in cols),
-                     key, frozenset(parents - {name}))
+        parents = {
+            r[0]
+            for r in await tx.fetchall('SELECT "table" FROM pragma_foreign_key_list(?)', (name,))
+        }
+        return Table(
+            name,
+            tuple(c[0] for c in cols),
+            tuple(str(c[1]).lower() for c in cols),
+            key,
+            frozenset(parents - {name}),
+        )
     cols = await tx.fetchall(
         "SELECT column_name::text, data_type::text FROM information_schema.columns"
         " WHERE table_schema = current_schema() AND table_name::text = ?"
@@ -152,8 +165,13 @@ async def _table(tx: Tx, dialect: str, name: str) -> Table:
         " WHERE f.contype = 'f' AND n.nspname = current_schema() AND c.relname::text = ?",
         (name,),
     )
-    return Table(name, tuple(c[0] for c in cols), tuple(str(c[1]).lower() for c in cols),
-                 tuple(r[0] for r in key_rows), frozenset({r[0] for r in parent_rows} - {name}))
+    return Table(
+        name,
+        tuple(c[0] for c in cols),
+        tuple(str(c[1]).lower() for c in cols),
+        tuple(r[0] for r in key_rows),
+        frozenset({r[0] for r in parent_rows} - {name}),
+    )
 
 
 def _ordered(tables: Sequence[Table]) -> list[Table]:
@@ -217,7 +235,12 @@ def _decode(value: Any, column_type: str) -> Any:
         return datetime.fromisoformat(str(value))
     if isinstance(value, bytes):
         return value.decode("utf-8")
-    if isinstance(value, bool | int | float) and t in ("text", "character varying", "json", "jsonb"):
+    if isinstance(value, bool | int | float) and t in (
+        "text",
+        "character varying",
+        "json",
+        "jsonb",
+    ):
         return str(value)
     return value
 
@@ -242,8 +265,10 @@ async def _rows(tx: Tx, table: Table) -> AsyncIterator[Sequence[Any]]:
             params: list[Any] = [BATCH_ROWS]
         else:
             marks = ", ".join("?" for _ in table.key)
-            sql = (f"SELECT {cols} FROM {_q(table.name)} WHERE ({key_cols}) > ({marks})"
-                   f" ORDER BY {key_cols} LIMIT ?")
+            sql = (
+                f"SELECT {cols} FROM {_q(table.name)} WHERE ({key_cols}) > ({marks})"
+                f" ORDER BY {key_cols} LIMIT ?"
+            )
             params = [*after, BATCH_ROWS]
         page = await tx.fetchall(sql, params)
         for row in page:
@@ -273,26 +298,37 @@ async def backup(store: Store, path: str | os.PathLike[str]) -> BackupSummary:
     except OSError as exc:
         raise InvalidInput(f"cannot write {partial}: {exc.strerror}") from exc
     try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(
-            filename=target.name, mode="wb", fileobj=raw, compresslevel=6
-        ) as out:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(filename=target.name, mode="wb", fileobj=raw, compresslevel=6) as out,
+        ):
             async with sql.transaction() as tx:
                 if sql.dialect == "postgres":
                     # First statement of the transaction: one snapshot for every table.
                     await tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 version = await _schema_version(tx)
-                out.write(_line({
-                    "format": FORMAT,
-                    "version": VERSION,
-                    "schema_version": version,
-                    "created": format_ts(now()),
-                    "dialect": sql.dialect,
-                }))
+                out.write(
+                    _line(
+                        {
+                            "format": FORMAT,
+                            "version": VERSION,
+                            "schema_version": version,
+                            "created": format_ts(now()),
+                            "dialect": sql.dialect,
+                        }
+                    )
+                )
                 for table in await _tables(tx, sql.dialect):
                     counts[table.name] = 0
                     async for row in _rows(tx, table):
-                        out.write(_line({"table": table.name,
-                                         "row": dict(zip(table.columns, row, strict=True))}))
+                        out.write(
+                            _line(
+                                {
+                                    "table": table.name,
+                                    "row": dict(zip(table.columns, row, strict=True)),
+                                }
+                            )
+                        )
                         counts[table.name] += 1
             out.write(_line({"end": True, "tables": counts}))
             out.flush()
@@ -389,9 +425,9 @@ async def restore(store: Store, path: str | os.PathLike[str]) -> BackupSummary:
                 await tx.execute(f"DELETE FROM {_q(table.name)}")
             trailer = await _load(tx, lines, tables, counts, name)
             expected = trailer.get("tables")
-            if not isinstance(expected, dict) or {
-                k: v for k, v in expected.items() if v
-            } != {k: v for k, v in counts.items() if v}:
+            if not isinstance(expected, dict) or {k: v for k, v in expected.items() if v} != {
+                k: v for k, v in counts.items() if v
+            }:
                 raise InvalidInput(f"{name} does not hold the rows its trailer counts")
             counts = {table: counts.get(table, 0) for table in [*expected, *counts]}
             await _fix_clock(tx, tables)

@@ -109,33 +109,46 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "exchange_http_requests", "HTTP requests answered, by method, route and status",
-            ["method", "route", "status"], registry=r,
+            "exchange_http_requests",
+            "HTTP requests answered, by method, route and status",
+            ["method", "route", "status"],
+            registry=r,
         )
         self.latency = Histogram(
-            "exchange_http_request_duration_seconds", "Time to answer a request, by route",
-            ["route"], buckets=LATENCY_BUCKETS, registry=r,
+            "exchange_http_request_duration_seconds",
+            "Time to answer a request, by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.ingested = Counter(
-            "exchange_objects_ingested", "Object versions stored", registry=r,
+            "exchange_objects_ingested",
+            "Object versions stored",
+            registry=r,
         )
         self.refused = Counter(
-            "exchange_objects_refused", "Objects refused, by reason", ["reason"], registry=r,
+            "exchange_objects_refused",
+            "Objects refused, by reason",
+            ["reason"],
+            registry=r,
         )
         self.stream_subscribers = Gauge(
-            "exchange_stream_subscribers", "Open event streams",
-            multiprocess_mode="livesum", registry=r,
+            "exchange_stream_subscribers",
+            "Open event streams",
+            multiprocess_mode="livesum",
+            registry=r,
         )
         self.store_objects = Gauge(
-            "exchange_store_objects", "Stored object versions (live or withdrawn), at scrape",
-            ["state"], multiprocess_mode="mostrecent", registry=r,
+            "exchange_store_objects",
+            "Stored object versions (live or withdrawn), at scrape",
+            ["state"],
+            multiprocess_mode="mostrecent",
+            registry=r,
         )
 
     # --- requests -------------------------------------------------------------------------
 
-    def observe_request(
-        self, method: str, route: str, status: int, seconds: float | None
-    ) -> None:
+    def observe_request(self, method: str, route: str, status: int, seconds: float | None) -> None:
         method = method if method in METHODS else "other"
         self.requests.labels(method=method, route=route, status=str(status)).inc()
         if seconds is not None:

@@ -23,7 +23,9 @@ from exchange.models import (
     Key,
     Member,
     NewObject,
+    ObjectFilter,
     Principal,
+    ReadQuery,
     RuleDirection,
     Status,
     StatusFailure,
@@ -33,6 +35,7 @@ from exchange.models import (
 )
 from exchange.policy import (
     AUDIENCE_EXTENSION_ID,
+    ENDS_TYPES,
     RELAYABLE,
     TLP_MARKINGS,
     object_audience,
@@ -289,8 +292,27 @@ class SharingCheck:
         readable = any(p in poster.tokens for p in c.audience) and all(
             outbound_allows(r, poster.tokens) for r in outbound_cache[c.author.id]
         )
+        if readable and c.value.get("type") in ENDS_TYPES:
+            readable = await self._ends_readable(_ends(c.value), poster)
         if not readable:
             c.refuse("you may relay only objects the sharing rules let you read")
+
+    async def _ends_readable(self, ends: Sequence[str], poster: Principal) -> bool:
+        """A relayed relationship or sighting: the poster may read every end the exchange
+        holds (an end not held counts as readable), as the read query requires."""
+        reader = poster.model_copy(update={"inbound": ()})
+        for ref in dict.fromkeys(ends):
+            if all(f.deleted for f in await self.store.object_facts(ref)):
+                continue
+            page = await self.store.read_objects(
+                reader,
+                ReadQuery(collection="bulletins",
+                          filter=ObjectFilter(ids=(ref,), versions=("all",)), limit=1),
+                with_body=False,
+            )
+            if not page.objects:
+                return False
+        return True
 
 
 InsertListener = Callable[[list[InsertResult]], Awaitable[None]]

@@ -4,15 +4,21 @@ These functions are plain and picklable: the publish service runs them in a
 process pool (or a thread) so that validation and signature checks never block
 the event loop.
 
-Speed: stix2-validator builds a fresh JSON Schema validator, with a fresh
-``referencing`` registry, for every object it checks, so each ``$ref`` between its
-schema files (``../common/core.json`` and so on) is retrieved and the registry
-re-crawled on every call. That was about two thirds of its ~6 ms per indicator.
-``_install_validator_cache`` below swaps its ``load_validator`` for one that builds
-each type's validator once per process, over one registry holding every bundled
-schema file, crawled once. The schemas, the format checker, the validator class
-and the custom MUST checks are the library's own and unchanged, so exactly the
-same things are checked and the same errors come out.
+Speed (figures in docs/performance.md):
+
+- stix2-validator builds a fresh JSON Schema validator, with a fresh ``referencing``
+  registry, for every object it checks, so each ``$ref`` between its schema files
+  (``../common/core.json`` and so on) is retrieved and the registry re-crawled on
+  every call: about 40% of its time per indicator. ``_cached_load_validator``
+  replaces its ``load_validator`` with one that builds each schema's validator once
+  per process, over one registry holding every bundled schema file, crawled once.
+  The schemas, the format checker, the validator class and the MUST checks stay the
+  library's own, so exactly the same things are checked and the same errors come out.
+- Importing stix2-validator imports jsonschema's format checkers, and with them
+  ``rfc3987_syntax``, which builds a lark grammar at import time (1.5-3 s of CPU).
+  It is imported on first use, not with this module, so commands that never
+  validate (every ``exchange admin`` command, the server's event-loop process when
+  validation runs in the process pool) do not pay for it.
 """
 
 from __future__ import annotations
@@ -23,12 +29,8 @@ import threading
 from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-import stix2validator.validator as _sv
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
-from stix2validator import ValidationOptions, validate_instance
 
 from exchange.crypto import VerifyKey, verify_object_signature
 from exchange.errors import SignatureError
@@ -37,23 +39,20 @@ _ID = re.compile(
     r"^([a-z0-9][a-z0-9-]*)--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
 
+# --- stix2-validator, imported once on first use, with one validator per schema --------------
 
-@lru_cache(maxsize=1)
-def _options() -> ValidationOptions:
-    return ValidationOptions(version="2.1", strict=False)
-
-
-# --- one validator per schema, built once per process -----------------------------------------
-
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
+_LOADED: list[tuple[ModuleType, Any]] = []  # [(stix2validator.validator, options)]
 _REGISTRIES: dict[str, Any] = {}
 _VALIDATORS: dict[tuple[str, str], Any] = {}
 
 
-def _schema_registry(schema_dir: str) -> Any:
+def _schema_registry(sv: ModuleType, schema_dir: str) -> Any:
     """Every schema file under ``schema_dir`` (as the library's own retriever loads and
     patches it), keyed by its ``file://`` URI, which is what relative ``$ref`` values
     resolve to; crawled once. Anything else still goes to the library's retriever."""
+    from referencing import Registry
+
     found = _REGISTRIES.get(schema_dir)
     if found is not None:
         return found
@@ -64,9 +63,9 @@ def _schema_registry(schema_dir: str) -> Any:
         for name in sorted(files):
             if name.endswith(".json"):
                 uri = Path(os.path.abspath(os.path.join(root, name))).as_uri()
-                resources.append((uri, _sv.retrieve_from_filesystem(uri, schema_dir)))
+                resources.append((uri, sv.retrieve_from_filesystem(uri, schema_dir)))
     registry = (
-        Registry(retrieve=partial(_sv.retrieve_from_filesystem, schema_dir=schema_dir))  # type: ignore[call-arg]
+        Registry(retrieve=partial(sv.retrieve_from_filesystem, schema_dir=schema_dir))  # type: ignore[call-arg]
         .with_resources(resources)
         .crawl()
     )
@@ -74,7 +73,9 @@ def _schema_registry(schema_dir: str) -> Any:
     return registry
 
 
-def _cached_load_validator(original: Callable[..., Any]) -> Callable[..., Any]:
+def _cached_load_validator(sv: ModuleType, original: Callable[..., Any]) -> Callable[..., Any]:
+    from referencing.jsonschema import DRAFT202012
+
     def load_validator(schema_path: str, schema: Any, schema_dir: str) -> Any:
         key = (schema_path, schema_dir)
         validator = _VALIDATORS.get(key)
@@ -87,14 +88,12 @@ def _cached_load_validator(original: Callable[..., Any]) -> Callable[..., Any]:
                 # (later calls would reuse that patched schema whatever ``schema`` is).
                 plain = original(schema_path, schema, schema_dir)
                 registry = (
-                    _schema_registry(schema_dir)
+                    _schema_registry(sv, schema_dir)
                     .with_resource(schema_path, DRAFT202012.create_resource(plain.schema))
                     .crawl()
                 )
-                validator = _sv.STIXValidator(
-                    plain.schema,
-                    registry=registry,
-                    format_checker=plain.format_checker,
+                validator = sv.STIXValidator(
+                    plain.schema, registry=registry, format_checker=plain.format_checker
                 )
                 _VALIDATORS[key] = validator
         return validator
@@ -103,12 +102,19 @@ def _cached_load_validator(original: Callable[..., Any]) -> Callable[..., Any]:
     return load_validator
 
 
-def _install_validator_cache() -> None:
-    if not hasattr(_sv.load_validator, "__wrapped__"):
-        _sv.load_validator = _cached_load_validator(_sv.load_validator)
+def _validator() -> tuple[ModuleType, Any]:
+    """(stix2validator.validator, the exchange's ValidationOptions), imported on first use."""
+    if _LOADED:
+        return _LOADED[0]
+    with _LOCK:
+        if not _LOADED:
+            import stix2validator.validator as sv
+            from stix2validator import ValidationOptions
 
-
-_install_validator_cache()
+            if not hasattr(sv.load_validator, "__wrapped__"):
+                sv.load_validator = _cached_load_validator(sv, sv.load_validator)
+            _LOADED.append((sv, ValidationOptions(version="2.1", strict=False)))
+    return _LOADED[0]
 
 
 # --- the checks -----------------------------------------------------------------------------
@@ -133,8 +139,9 @@ def structure_error(value: Any) -> str | None:
 
 def stix_error(value: dict[str, Any]) -> str | None:
     """stix2-validator's verdict: None when valid, else its first errors."""
+    sv, options = _validator()
     try:
-        result = validate_instance(value, _options())
+        result = sv.validate_instance(value, options)
     except Exception as exc:  # the validator raises for inputs it cannot even walk
         return f"invalid STIX: {exc}"
     if result.is_valid:

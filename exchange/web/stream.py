@@ -27,7 +27,8 @@ stored them::
 - ``event: resume`` with data ``{"reason": ..., "last_event_id": ...}`` comes last
   when the exchange ends a stream: the client fell more than ``stream_queue_limit``
   objects behind the head, a write to it stalled for ``WRITE_TIMEOUT_SECONDS``,
-  the server is shutting down, or its credentials stopped working. The client
+  the server is shutting down, the database went away, or its credentials stopped
+  working (checked again at most every ``RECHECK_SECONDS``). The client
   reconnects with ``Last-Event-ID`` and loses nothing.
 
 Each stream reads from the store at its own pace (``Store.read_objects``, the
@@ -220,6 +221,9 @@ class EventStream:
             reason = await self._serve()
         except _Stalled:
             reason = f"a write to the client took longer than {WRITE_TIMEOUT_SECONDS:g} s"
+        except StoreUnavailable:
+            log.warning("event stream: the database is unavailable", exc_info=True)
+            reason = "the database is unavailable for a moment"
         if reason is not None:
             await self._finish(reason)
 

@@ -245,3 +245,16 @@ def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
             raise
     assert process.returncode == 0, err.decode(errors="replace")
     assert not list(tmp_path.glob("exchange-metrics-*")), "the metrics folder is removed"
+
+
+def test_example_config_documents_every_setting() -> None:
+    """deploy/exchange.example.toml names every Settings field, and loads as it stands."""
+    import re
+
+    from exchange.config import Settings, load_settings
+
+    path = Path(__file__).resolve().parents[2] / "deploy" / "exchange.example.toml"
+    text = path.read_text("utf-8")
+    named = set(re.findall(r"^#? ?(\w+) = ", text, re.MULTILINE))
+    assert set(Settings.model_fields) <= named, set(Settings.model_fields) - named
+    assert load_settings(str(path)).log_format == "json"

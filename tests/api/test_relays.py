@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any
 
 import requests
 
@@ -13,15 +14,14 @@ from tests.api.conftest import (
     collection,
     failures,
     get,
+    parse,
     post_objects,
     restricted,
     successes,
+    ts,
     valid_objects,
 )
 from tests.conftest import TAXII, LiveServer, indicator
-
-if TYPE_CHECKING:
-    from tests.conftest import TestMember
 
 OBJECTS = "collections/bulletins/objects/"
 MANIFEST = "collections/bulletins/manifest/"
@@ -141,8 +141,9 @@ def test_delete_one_version_and_through_the_client(server: LiveServer,
                                                    make_member: Any) -> None:
     a, b = make_member("CERT-A"), make_member("CERT-B")
     first = a.sign(indicator())
-    second = a.sign(dict(first, modified="2999-01-01T00:00:00.000Z", name="revised"))
-    post_objects(server, a.token, [first, second])
+    later = ts(parse(first["modified"]) + timedelta(seconds=1))
+    second = a.sign(dict(first, modified=later, name="revised"))
+    assert post_objects(server, a.token, [first, second])["success_count"] == 2
 
     response = delete(server, a.token, first["id"], {"match[version]": second["modified"]})
     assert response.status_code == 200

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ import pytest
 
 from exchange.crypto import (
     SIGNATURE_EXTENSION_ID,
+    SigningKey,
     VerifyKey,
     b64url_encode,
     sign_object,
@@ -24,6 +25,7 @@ from exchange.crypto import (
 from tests.api.conftest import (
     MAX_CONTENT_LENGTH,
     assert_taxii_error,
+    collection,
     failures,
     get,
     parse,
@@ -176,12 +178,10 @@ def test_key_validity_window(server: LiveServer, make_member: Any, tmp_path: Pat
                    "--ttl", "1s", "--db", member.db)
     not_before, not_after = parse(key["not_before"]), parse(key["not_after"])
     assert not_after - not_before == timedelta(seconds=1)
-    from exchange.crypto import SigningKey
-
     short_key = SigningKey.from_pem(short_path.read_bytes())
     assert short_key.public.key_id == key["key_id"]
 
-    def signed(at: Any) -> dict[str, Any]:
+    def signed(at: datetime) -> dict[str, Any]:
         stamp = ts(at)
         return sign_object(unsigned(member, created=stamp, modified=stamp, valid_from=stamp),
                            short_key)
@@ -305,8 +305,6 @@ def test_shared_vectors_are_refused_cleanly(server: LiveServer, make_member: Any
 def test_signature_survives_a_round_trip_through_the_client(
     server: LiveServer, make_member: Any, tlp: str
 ) -> None:
-    from tests.api.conftest import collection
-
     member, reader = make_member(), make_member()
     obj = member.sign(indicator(tlp, name="Überwachung — ✓"))
     status = collection(server, member.token).add_objects({"objects": [obj]}, timeout=5)

@@ -34,7 +34,8 @@ STIX = "application/stix+json;version=2.1"
 
 @pytest.fixture
 def author(make_member: Any) -> TestMember:
-    return make_member("CERT-A")  # type: ignore[no-any-return]
+    member: TestMember = make_member("CERT-A")
+    return member
 
 
 def publish(server: LiveServer, member: TestMember, objects: list[dict[str, Any]]) -> None:

@@ -84,8 +84,8 @@ def test_401_expired_revoked_and_suspended(server: LiveServer, make_member: Any)
     member = make_member()
     db = member.db
     short = cli_json("admin", "token", "issue", member.id, "--ttl", "1s", "--db", db)
-    revoked = cli_json("admin", "token", "issue", member.id, "--db", db)
     assert get(server, OBJECTS, short["token"]).status_code == 200
+    revoked = cli_json("admin", "token", "issue", member.id, "--db", db)
     assert get(server, OBJECTS, revoked["token"]).status_code == 200
 
     out = cli_json("admin", "token", "revoke", revoked["token_id"], "--db", db)
@@ -189,6 +189,9 @@ def test_406_and_accepted_media_types(server: LiveServer, make_member: Any) -> N
         for path in (OBJECTS, "/taxii2/", "", "collections/"):
             response = get(server, path, member.token, headers={"Accept": accept})
             assert_taxii_error(response, 406)
+    envelope = json.dumps({"objects": [member.sign(indicator())]})
+    response = post_raw(server, member.token, envelope, headers={"Accept": "text/html"})
+    assert_taxii_error(response, 406)
     for accept in ("application/taxii+json", TAXII, "application/taxii+json; version=2.1",
                    "text/html, application/taxii+json;q=0.5", "*/*"):
         response = get(server, OBJECTS, member.token, headers={"Accept": accept})
@@ -403,6 +406,11 @@ def test_versions_headers(server: LiveServer, make_member: Any) -> None:
     rest = get(server, path, member.token, params={"limit": "2", "next": body["next"]}).json()
     assert rest["more"] is False
     assert body["versions"] + rest["versions"] == listed
+
+    # added_after on the versions endpoint: the versions added after the first one.
+    after = get(server, path, member.token,
+                params={"added_after": response.headers["X-TAXII-Date-Added-First"]}).json()
+    assert after["versions"] == listed[1:]
 
     # All versions of the object page by date_added too.
     everything = get(server, OBJECTS + base["id"] + "/", member.token,

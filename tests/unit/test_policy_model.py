@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exchange.config import Settings
+from exchange.errors import NotFound
 from exchange.crypto import SigningKey, sign_object
 from exchange.models import ObjectFilter, Principal, ReadQuery
 from exchange.policy import ANONYMOUS
@@ -59,14 +60,14 @@ End = tuple[str, Any]  # ("op", j) | ("member", i) | ("exchange", None) | ("unhe
 
 @dataclass
 class Op:
-    kind: str  # marking | indicator | version | relationship | sighting | relay | relay_new
+    kind: str  # marking | indicator | version | relationship | sighting | relay | relay_new | delete
     author: int
     poster: int
     tlp: str = "green"  # a TLP name, "none" (no TLP marking) or "two" (two of them)
     audience: tuple[int, ...] = ()  # marking numbers (a number past the last: never posted)
     entries: tuple[Entry, ...] = ()  # marking: the audience entries
     ends: tuple[End, ...] = ()  # relationship: source, target; sighting: of, where
-    target: int | None = None  # version / relay: the op whose object it is
+    target: int | None = None  # version / relay / delete: the op whose object it is
     new_envelope: bool = False
 
 
@@ -131,11 +132,19 @@ def plans(draw: st.DrawFn) -> Plan:
     n_markings = 0
     sdo_ops: list[int] = []  # ops that create an indicator (valid relationship/sighting ends)
     object_ops: list[int] = []  # ops that create any non-marking object
+    marking_ops: list[int] = []
     for k in range(draw(st.integers(1, 20))):
         kinds = ["marking", "indicator", "relationship", "sighting", "relay_new"]
         if object_ops:
             kinds += ["version", "relay"]
+        if object_ops or marking_ops:
+            kinds += ["delete"]
         kind = draw(st.sampled_from(kinds))
+        if kind == "delete":
+            target = draw(st.sampled_from(object_ops + marking_ops))
+            t_author = ops[target].author
+            ops.append(Op("delete", t_author, t_author, target=target, new_envelope=True))
+            continue
         tlp = draw(st.sampled_from(TLPS * 4 + ("none", "two")))
         audience: tuple[int, ...] = ()
         how_many = min(draw(st.sampled_from((0, 0, 1, 1, 1, 2))), n_markings + 1)
@@ -149,6 +158,7 @@ def plans(draw: st.DrawFn) -> Plan:
             entries = tuple(draw(st.lists(entries_st(n, members_only), min_size=1, max_size=3)))
             ops.append(Op("marking", author, author, entries=entries, new_envelope=new_envelope))
             n_markings += 1
+            marking_ops.append(k)
             continue
         if kind in ("version", "relay"):
             target = draw(st.sampled_from(object_ops))
@@ -216,6 +226,7 @@ class Rec:
     ends: tuple[str, ...]
     markings: tuple[str, ...]
     body: str
+    deleted: bool = False
 
 
 class Model:
@@ -225,6 +236,11 @@ class Model:
         self.recs: list[Rec] = []
         self.audience_markings: dict[str, tuple[str, ...]] = {}  # stored (or earlier in envelope)
         self.next_seq = 0
+
+    @property
+    def live(self) -> list[Rec]:
+        """What the exchange holds: withdrawn versions are gone from every read path."""
+        return [r for r in self.recs if not r.deleted]
 
     # who the reader is
 
@@ -283,14 +299,14 @@ class Model:
         return self.tlp_and_audience_allow(reader, rec) and self.outbound_allows(reader, rec.author)
 
     def end_readable(self, reader: MMember | None, ref: str) -> bool:
-        held = [r for r in self.recs if r.stix_id == ref]
+        held = [r for r in self.live if r.stix_id == ref]
         return not held or any(self.shared_with(reader, r) for r in held)
 
     def readable(self, reader: MMember | None, rec: Rec) -> bool:
         if rec.type == "marking-definition":
             return self.is_publisher(reader, rec) or any(
                 rec.stix_id in x.markings and self.readable(reader, x)
-                for x in self.recs if x.type != "marking-definition"
+                for x in self.live if x.type != "marking-definition"
             )
         if not self.shared_with(reader, rec):
             return False
@@ -315,9 +331,13 @@ class Model:
     def view(self, reader: MMember | None, collection: str, versions: str) -> list[tuple[str, str]]:
         if reader is not None and reader.suspended:
             return []
+        # The reader's own inbound filters are part of what it "may read": "last" is the
+        # latest version left after them (docs/taxii.md), so a version hidden from the reader
+        # never hides an older one it may read.
         found = [
-            r for r in self.recs
-            if self.readable(reader, r) and (collection != "public" or r.tlp == "clear")
+            r for r in self.live
+            if self.readable(reader, r) and self.inbound_keeps(reader, r)
+            and (collection != "public" or r.tlp == "clear")
         ]
         if versions == "last":
             latest: dict[str, Rec] = {}
@@ -325,8 +345,7 @@ class Model:
                 if r.stix_id not in latest or r.version > latest[r.stix_id].version:
                     latest[r.stix_id] = r
             found = list(latest.values())
-        kept = [r for r in found if self.inbound_keeps(reader, r)]
-        return [(r.stix_id, r.version) for r in sorted(kept, key=lambda r: r.seq)]
+        return [(r.stix_id, r.version) for r in sorted(found, key=lambda r: r.seq)]
 
     # the publish checks, in words
 
@@ -352,9 +371,23 @@ class Model:
             probe = Rec(0, value["id"], value["type"], "", value["created_by_ref"], tlp, entries,
                         (), (), "")
             if not (self.tlp_and_audience_allow(poster, probe)
-                    and self.outbound_allows(poster, probe.author)):
+                    and self.outbound_allows(poster, probe.author)
+                    and all(self.end_readable(poster, e) for e in ends_of(value))):
                 return False, None, None
         return True, tlp, entries
+
+    def withdrawn(self, value: dict[str, Any]) -> bool:
+        """This very version was stored and then withdrawn: posting it again is refused."""
+        version = normalise_ts(value.get("modified") or value["created"])
+        return any(r.stix_id == value["id"] and r.version == version and r.deleted
+                   for r in self.recs)
+
+    def withdraw(self, stix_id: str) -> bool:
+        """The publisher deletes every version; False when there is nothing to delete."""
+        found = [r for r in self.live if r.stix_id == stix_id]
+        for r in found:
+            r.deleted = True
+        return bool(found)
 
     def store(self, value: dict[str, Any], text: str, tlp: str | None,
               entries: tuple[str, ...] | None, ends: tuple[str, ...]) -> None:
@@ -472,9 +505,9 @@ def build_objects(plan: Plan, model: Model, keys: list[SigningKey]) -> list[dict
                     "audience": [concrete_entry(e, model) for e in op.entries]}},
             }
             n_marking += 1
-        elif op.kind == "relay":
+        elif op.kind in ("relay", "delete"):
             assert op.target is not None
-            out.append(out[op.target])  # the very same signed object
+            out.append(out[op.target])  # the very same signed object (or the one to delete)
             continue
         elif op.kind == "version":
             assert op.target is not None
@@ -512,7 +545,9 @@ def envelopes(plan: Plan) -> list[list[int]]:
     """Consecutive ops of one poster share an envelope, unless the plan breaks it."""
     groups: list[list[int]] = []
     for k, op in enumerate(plan.ops):
-        if groups and not op.new_envelope and plan.ops[groups[-1][-1]].poster == op.poster:
+        previous = plan.ops[groups[-1][-1]] if groups else None
+        if (previous is not None and not op.new_envelope and previous.poster == op.poster
+                and previous.kind != "delete"):
             groups[-1].append(k)
         else:
             groups.append([k])
@@ -523,6 +558,9 @@ async def publish_all(services: Services, plan: Plan, model: Model,
                       objects: list[dict[str, Any]]) -> None:
     for group in envelopes(plan):
         poster = model.members[plan.ops[group[0]].poster]
+        if plan.ops[group[0]].kind == "delete":
+            await withdraw(services, model, poster, objects[group[0]]["id"])
+            continue
         texts = [json.dumps(objects[k]) for k in group]
         expected: list[tuple[str, str, bool]] = []
         for k, text in zip(group, texts, strict=True):
@@ -535,6 +573,7 @@ async def publish_all(services: Services, plan: Plan, model: Model,
                 expected.append((value["id"], version_text, True))
                 continue
             ok, tlp, entries_or_none = model.accepts(value, poster)
+            ok = ok and not model.withdrawn(value)
             expected.append((value["id"], version_text, ok))
             if ok:
                 model.store(value, text, tlp, entries_or_none, ends_of(value))
@@ -545,6 +584,18 @@ async def publish_all(services: Services, plan: Plan, model: Model,
                      + [(f.id, f.version or "", False) for f in status.failures])
         failures = {f.id: f.message for f in status.failures}
         assert got == sorted(expected), failures
+
+
+async def withdraw(services: Services, model: Model, publisher: MMember, stix_id: str) -> None:
+    """DELETE through the read service, as the publisher with a read-write token."""
+    principal = await services.auth.for_member(publisher.id, can_write=True)
+    expected = model.withdraw(stix_id)
+    try:
+        count = await services.read.delete(principal, find_collection("bulletins"), stix_id, {})
+    except NotFound:
+        assert not expected, f"the publisher could not delete {stix_id}"
+    else:
+        assert expected and count > 0
 
 
 # --- reading ---------------------------------------------------------------------------------
