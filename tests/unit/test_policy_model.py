@@ -34,8 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exchange.config import Settings
-from exchange.errors import NotFound
 from exchange.crypto import SigningKey, sign_object
+from exchange.errors import NotFound
 from exchange.models import ObjectFilter, Principal, ReadQuery
 from exchange.policy import ANONYMOUS
 from exchange.services.read import find_collection
