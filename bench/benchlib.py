@@ -226,9 +226,10 @@ async def _pg(admin_url: str, statement: str) -> None:
 
 
 @contextlib.contextmanager
-def fresh_database(db: str | None, workdir: Path) -> Iterator[Database]:
+def fresh_database(db: str | None, workdir: Path, keep: bool = False,
+                   pg_settings: dict[str, str] | None = None) -> Iterator[Database]:
     """A new, empty database: a SQLite file in ``workdir``, or ``bench_<random>`` created on
-    the PostgreSQL server of ``db`` (and dropped afterwards)."""
+    the PostgreSQL server of ``db`` (and dropped afterwards, unless ``keep``)."""
     if not db or db.startswith("sqlite"):
         path = workdir / "bench.db"
         yield Database(url=f"sqlite:///{path.resolve()}", kind="sqlite")
@@ -239,14 +240,22 @@ def fresh_database(db: str | None, workdir: Path) -> Iterator[Database]:
     name = f"bench_{secrets.token_hex(4)}"
     asyncio.run(_pg(db, f'CREATE DATABASE "{name}"'))
     log(f"created PostgreSQL database {name}")
+    for setting, value in (pg_settings or {}).items():
+        # Database-level settings (ALTER DATABASE … SET), e.g. jit = off: what an operator
+        # would configure; the exchange's own code is left as it is.
+        asyncio.run(_pg(db, f'ALTER DATABASE "{name}" SET {setting} = {value}'))
+        log(f"ALTER DATABASE {name} SET {setting} = {value}")
     try:
         yield Database(url=_with_db(db, name), kind="postgresql", admin_url=db, name=name)
     finally:
-        try:
-            asyncio.run(_pg(db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            log(f"dropped PostgreSQL database {name}")
-        except Exception as exc:  # report, never hide the benchmark's own result
-            log(f"could not drop database {name}: {exc}")
+        if keep:
+            log(f"kept PostgreSQL database {name}")
+        else:
+            try:
+                asyncio.run(_pg(db, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                log(f"dropped PostgreSQL database {name}")
+            except Exception as exc:  # report, never hide the benchmark's own result
+                log(f"could not drop database {name}: {exc}")
 
 
 # --- the admin CLI -----------------------------------------------------------------------------

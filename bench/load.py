@@ -377,11 +377,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "objects are always signed; the flag is kept for the documented command)")
     p.add_argument("--audiences", action="store_true",
                    help="mostly AMBER objects with audience markings, so the sharing filter matters")
+    p.add_argument("--pg-jit", choices=["default", "on", "off"], default="default",
+                   help="PostgreSQL only: ALTER DATABASE … SET jit on the fresh database "
+                        "(default: leave the server's setting)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-seconds", type=float, default=1500.0,
                    help="stop measuring after this long (default 1500)")
     p.add_argument("--markdown", help="append the markdown row to this file")
-    p.add_argument("--keep", action="store_true", help="keep the temporary folder (server log)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, SQLite file) and the PostgreSQL database")
     args = p.parse_args(argv)
     if not 1 <= args.objects <= 1_000_000:
         p.error("--objects must be between 1 and 1,000,000")
@@ -395,8 +398,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile(4096)
+    pg_settings = {"jit": args.pg_jit} if args.pg_jit != "default" else {}
     started = time.monotonic()
-    with workdir(args.keep) as wd, fresh_database(args.db, wd) as db:
+    with workdir(args.keep) as wd, fresh_database(args.db, wd, args.keep, pg_settings) as db:
         admin(db.url, "migrate")
         m = setup_members(db.url, wd, args.posters)
         publisher: BenchMember = m["publisher"]
@@ -421,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             "store": db.kind, "workers": args.workers, "objects": args.objects,
             "audiences": args.audiences, "signed": True, "readers": args.readers,
             "requests": args.requests, "posters": args.posters, "batch": args.batch,
-            "audience_markings": len(markings),
+            "audience_markings": len(markings), "pg_jit": args.pg_jit,
         },
         "machine": machine(),
         "expected_visible": {"unfiltered": args.objects, "filtered": visible[m["filtered"].name],

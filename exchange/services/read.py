@@ -222,7 +222,9 @@ class ReadService:
         self, principal: Principal, collection: Collection, stix_id: str,
         params: Mapping[str, Sequence[str]],
     ) -> int:
-        reader = self.reader(principal, collection)
+        # The reader's own inbound filters choose what it receives; they never stop a
+        # publisher from withdrawing its object.
+        reader = self.reader(principal, collection).model_copy(update={"inbound": ()})
         flt = parse_filter(params, allow=OBJECT_BY_ID_FILTERS, default_versions=("all",))
         page = await self.store.read_objects(
             reader,

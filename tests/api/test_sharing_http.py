@@ -291,10 +291,12 @@ def test_unreadable_object_is_404_like_a_missing_one(server: LiveServer,
     marking, obj = restricted(a, [f"member:{b.identity}"])
     post_objects(server, a.token, [marking, obj])
     missing = f"indicator--{uuid.uuid4()}"
+    answers: dict[str, list[tuple[str, str]]] = {}
     for stix_id in (obj["id"], missing):
         for path in (OBJECTS + stix_id + "/", OBJECTS + stix_id + "/versions/"):
             body = assert_taxii_error(get(server, path, c.token), 404)
-            assert obj["id"] not in str(body) or stix_id == obj["id"]
+            answers.setdefault(stix_id, []).append(
+                (body["title"], body.get("description", "").replace(stix_id, "ID")))
         manifest = get(server, "collections/bulletins/manifest/", c.token,
                        params={"match[id]": stix_id})
         assert manifest.status_code == 200
@@ -303,6 +305,7 @@ def test_unreadable_object_is_404_like_a_missing_one(server: LiveServer,
                                   headers={"Accept": "application/taxii+json;version=2.1",
                                            "Authorization": f"Bearer {c.token}"}, timeout=30)
         assert_taxii_error(deleted, 404)
+    assert answers[obj["id"]] == answers[missing]  # nothing tells the two apart
     # the reader it was meant for gets all three
     assert get(server, OBJECTS + obj["id"] + "/", b.token).status_code == 200
     assert get(server, OBJECTS + obj["id"] + "/versions/", b.token).json()["versions"]
@@ -387,6 +390,23 @@ def test_inbound_filter(server: LiveServer, make_member: Any) -> None:
     cli_json("admin", "rules", "inbound", b.id, "tlp", "green", "clear", "--db", a.db)
     assert [o["modified"] for o in valid_objects(
         collection(server, b.token).get_object(v1["id"]))] == [v1["modified"]]
+
+
+def test_own_inbound_filter_does_not_stop_a_withdrawal(server: LiveServer,
+                                                       make_member: Any) -> None:
+    a, b = make_member("CERT-A"), make_member("CERT-B")
+    fam = a.sign(malware("green"))
+    post_objects(server, a.token, [fam])
+    cli_json("admin", "rules", "inbound", a.id, "type", "indicator", "--db", a.db)
+    assert not readable(server, a, fam["id"])  # A filters out its own malware objects...
+    headers = {"Accept": "application/taxii+json;version=2.1"}
+    refused = requests.delete(server.api_root + OBJECTS + fam["id"] + "/", timeout=30,
+                              headers={**headers, "Authorization": f"Bearer {b.token}"})
+    assert_taxii_error(refused, 403)  # B reads it, but did not publish it
+    withdrawn = requests.delete(server.api_root + OBJECTS + fam["id"] + "/", timeout=30,
+                                headers={**headers, "Authorization": f"Bearer {a.token}"})
+    assert withdrawn.status_code == 200, withdrawn.text  # ...but may still withdraw them
+    assert not readable(server, b, fam["id"])
 
 
 # --- the delivery ledger ---------------------------------------------------------------------

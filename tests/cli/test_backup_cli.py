@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import requests
 
 from exchange.config import Settings
+from exchange.services import backup as backup_module
 from exchange.services.backup import SKIPPED
 from tests.api.conftest import get, post_objects, restricted
 from tests.conftest import TAXII, LiveServer, cli_json, free_port, indicator, run_cli
@@ -103,8 +105,11 @@ def read_backup(path: Path) -> list[dict[str, Any]]:
 
 
 def test_backup_then_restore_into_a_new_sqlite_database(
-    server: LiveServer, make_member: Any, db_url: str, tmp_path: Path
+    server: LiveServer, make_member: Any, db_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Small pages, so backup reads tables page by page and restore inserts in several batches.
+    monkeypatch.setattr(backup_module, "BATCH_ROWS", 2)
     population = populate(server, make_member)
     before = observe(server, population)
     assert len(before["objects CERT-A"]) >= 5 and before["public"]

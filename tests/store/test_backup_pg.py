@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
+from exchange.services import backup as backup_module
 from tests.cli.test_backup_cli import assert_serves_on, observe, populate, start
 from tests.conftest import LiveServer, cli_json, run_cli
 from tests.store.conftest import _pg_dsn
@@ -44,8 +45,11 @@ def pg_url() -> Iterator[str]:
 
 
 def test_move_from_sqlite_to_postgresql_and_back(
-    server: LiveServer, make_member: Any, db_url: str, pg_url: str, tmp_path: Path
+    server: LiveServer, make_member: Any, db_url: str, pg_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Small pages: backup and restore go page by page on both databases.
+    monkeypatch.setattr(backup_module, "BATCH_ROWS", 2)
     population = populate(server, make_member)
     before = observe(server, population)
 

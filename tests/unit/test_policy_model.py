@@ -603,9 +603,9 @@ async def withdraw(services: Services, model: Model, publisher: MMember, stix_id
 
 async def read_view(services: Services, reader: Principal, collection: str,
                     versions: str) -> list[tuple[str, str]]:
+    flt = ObjectFilter() if versions == "last" else ObjectFilter(versions=(versions,))
     page = await services.store.read_objects(
-        reader, ReadQuery(collection=collection, filter=ObjectFilter(versions=(versions,)),
-                          limit=10_000))
+        reader, ReadQuery(collection=collection, filter=flt, limit=10_000))
     assert not page.more
     return [(o.stix_id, o.version) for o in page.objects]
 
@@ -632,7 +632,8 @@ async def page_service(services: Services, principal: Principal, collection: str
                        sizes: list[int]) -> list[tuple[str, str]]:
     coll = find_collection(collection)
     got: list[tuple[str, str]] = []
-    params: dict[str, list[str]] = {"match[version]": [versions]}
+    # "last" is the default: leave the filter out
+    params: dict[str, list[str]] = {} if versions == "last" else {"match[version]": [versions]}
     i = 0
     while True:
         limit = sizes[i % len(sizes)]
