@@ -180,6 +180,19 @@ async def measure(server: Server, publisher: BenchMember, tokens: list[str],
         coll = await collection_id(session, server.api, publisher.token, "bulletins")
     events_url = f"{server.api}collections/{coll}/events/"
     objects_url = f"{server.api}collections/{coll}/objects/"
+    # Warm up: one envelope large enough to start every validation process of the server (they
+    # start, and import stix2-validator, on first use), posted before any subscriber connects.
+    assert publisher.key is not None
+    warm = [encode(sign_object(indicator(publisher.identity, "green", n=i,
+                                         description="bench warm-up"), publisher.key))
+            for i in range(args.warm_up)]
+    if warm:
+        async with aiohttp.ClientSession() as session, session.post(
+                objects_url, data=envelope(warm), headers=headers(publisher.token, post=True)
+        ) as r:
+            await r.read()
+        log(f"warm-up: {len(warm)} objects posted (HTTP {r.status})")
+    idle = sampler.sample()
     subs = [Subscriber(i, events_url, tokens[i % len(tokens)]) for i in range(args.subscribers)]
     stop = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
@@ -286,9 +299,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connect-timeout", type=float, default=120.0)
     p.add_argument("--drain", type=float, default=60.0, help="seconds to wait for deliveries")
     p.add_argument("--max-reconnects", type=int, default=20, help="per subscriber")
+    p.add_argument("--warm-up", type=int, default=256,
+                   help="objects posted (in one envelope) before subscribers connect")
     p.add_argument("--markdown", help="append the markdown row to this file")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
+    if not 0 <= args.warm_up <= 5000:
+        p.error("--warm-up must be 0..5000")
     if not 1 <= args.subscribers <= 10_000:
         p.error("--subscribers must be 1..10000")
     if not 0 < args.rate <= 100 or not 0 < args.duration <= 600:

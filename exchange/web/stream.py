@@ -61,6 +61,7 @@ from exchange.services.runtime import Services
 from exchange.taxii.filters import parse_filter
 from exchange.taxii.media import accepts_event_stream
 from exchange.web.keys import REQUEST_ID, SERVICES, SETTINGS, principal_of
+from exchange.web.ops import METRICS
 
 API_ROOT = "/api/v1/"
 EVENT_STREAM = "text/event-stream"
@@ -287,7 +288,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     notifier = services.notifier
     if notifier is None:
         raise StoreUnavailable("event streams are not running")
-    with notifier.subscribe() as subscription:  # before the head is read: nothing slips by
+    metrics = request.app.get(METRICS)
+    with (
+        notifier.subscribe() as subscription,  # before the head is read: nothing slips by
+        metrics.stream_subscriber() if metrics is not None else contextlib.nullcontext(),
+    ):
         head = await services.store.latest_seq()
         cursor = head if start is None else start
         response = web.StreamResponse(status=200, headers=_headers(request))
