@@ -2,9 +2,10 @@
 
 Hypothesis draws a small exchange (2 to 5 members of random kind, sector and economy, sharing
 groups, outbound and inbound standing rules) and a sequence of posts: audience markings,
-indicators, new versions, relationships, sightings and relays, each with a TLP (sometimes a
-missing or doubled one) and sometimes one or two audience markings. Everything goes through the
-real publish pipeline (signed envelopes, ``PublishService.publish``) on a fresh SQLite database.
+indicators, new versions, relationships, sightings, relays and withdrawals (DELETE by the
+publisher), each object with a TLP (sometimes a missing or doubled one) and sometimes one or two
+audience markings; finally a member may be suspended. Everything goes through the real publish
+pipeline (signed envelopes, ``PublishService.publish``) on a fresh SQLite database per example.
 
 A reference model, written here in plain Python from the rules in words (``docs/sharing.md``)
 and sharing no code with ``exchange.policy``, predicts
@@ -449,8 +450,8 @@ async def set_up(services: Services, plan: Plan, model: Model) -> list[SigningKe
             values = tuple(concrete_entry(e, model) for e in entries)
             await services.members.add_rule(model.members[i].id, "outbound", effect, list(values))
             model.members[i].outbound.append((effect, values))
-    for i, rules in enumerate(plan.inbound):
-        for fld, raw in rules:
+    for i, filters in enumerate(plan.inbound):
+        for fld, raw in filters:
             values = tuple(
                 model.exchange_identity if v == "exchange"
                 else model.members[v].identity if isinstance(v, int) else v
