@@ -25,6 +25,7 @@ from exchange.errors import (
     PermissionDenied,
     TooLarge,
 )
+from exchange.strictjson import DECODER
 from exchange.timeutil import parse_ts
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
@@ -41,27 +42,17 @@ _STATUS_ERRORS: dict[int, type[ExchangeError]] = {
 # --- reading STIX files ---------------------------------------------------------------------
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # A signature over JSON with duplicate keys is ambiguous: parsers disagree on which wins.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise InvalidInput(f"duplicate JSON key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON, and RFC 8785 cannot canonicalise them.
-    raise InvalidInput(f"{name} is not valid JSON")
-
-
 def parse_document(text: str) -> Any:
     """Parse JSON strictly (no duplicate keys, no NaN/Infinity); InvalidInput when it is not."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        value, end = DECODER.raw_decode(text, len(text) - len(text.lstrip()))
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except ValueError as exc:  # duplicate keys, NaN, Infinity
+        raise InvalidInput(str(exc)) from exc
+    if text[end:].strip():
+        raise InvalidInput("not JSON: extra data after the document")
+    return value
 
 
 def objects_from_document(document: Any) -> list[dict[str, Any]]:

@@ -9,16 +9,12 @@ traffic; in exchange, no request waits on a database write.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 
-import structlog
-
-from exchange.errors import ExchangeError, RateLimited
+from exchange.errors import RateLimited
+from exchange.services.periodic import Periodic
 from exchange.store.base import Store
 
-log = structlog.get_logger("exchange.ratelimit")
 WINDOW = 60
 
 
@@ -30,7 +26,7 @@ class RateLimiter:
         self._window = self._current()
         self._local: dict[str, int] = {}
         self._shared: dict[str, int] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._job = Periodic("rate-limit-counts", self.flush, flush_seconds)
 
     @staticmethod
     def _current() -> int:
@@ -62,20 +58,9 @@ class RateLimiter:
         if window == self._window:
             self._shared = totals
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            try:
-                await self.flush()
-            except ExchangeError as exc:
-                log.warning("rate counts not shared", error=exc.message)
-
     def start(self) -> None:
         if self.per_minute > 0:
-            self._task = asyncio.create_task(self._loop())
+            self._job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._job.stop()

@@ -3,14 +3,13 @@ which applies the sharing policy in its query."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from exchange.errors import NotAuthenticated, NotFound, PermissionDenied
 from exchange.models import ObjectFilter, Page, Principal, ReadQuery, StoredObject
 from exchange.policy import ANONYMOUS
+from exchange.services.periodic import Periodic
 from exchange.store.base import Store
 from exchange.taxii.cursor import Cursors
 from exchange.taxii.filters import parse_filter, parse_limit
@@ -88,7 +87,7 @@ class DeliveryLedger:
         self.store = store
         self.flush_seconds = flush_seconds
         self._pending: dict[str, dict[tuple[str, str], StoredObject]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._job = Periodic("delivery-ledger", self.flush, flush_seconds)
 
     def record(self, member: str, objects: Sequence[StoredObject]) -> None:
         bucket = self._pending.setdefault(member, {})
@@ -101,19 +100,11 @@ class DeliveryLedger:
         for member, objects in pending.items():
             await self.store.record_deliveries(member, list(objects.values()), when)
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            await self.flush()
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run())
+        self._job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._job.stop()
         await self.flush()
 
 

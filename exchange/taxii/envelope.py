@@ -11,19 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange.errors import InvalidInput, Unprocessable
+from exchange.strictjson import DECODER
 
-_DECODER = json.JSONDecoder(object_pairs_hook=lambda pairs: _no_duplicates(pairs))
 _WS = " \t\n\r"
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            # A signature over JSON with duplicate keys means different things to different parsers.
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
 
 
 @dataclass(frozen=True)
@@ -40,7 +30,7 @@ def _skip_ws(text: str, i: int) -> int:
 
 def _decode(text: str, i: int) -> tuple[Any, int]:
     try:
-        return _DECODER.raw_decode(text, i)
+        return DECODER.raw_decode(text, i)
     except ValueError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
 
@@ -58,14 +48,14 @@ def split_envelope(body: bytes) -> list[RawObject]:
         except ValueError as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
         raise Unprocessable("the body must be a TAXII envelope: a JSON object with 'objects'")
-    i += 1
+    i = _skip_ws(text, i + 1)
     found: list[RawObject] | None = None
     seen: set[str] = set()
-    while True:
+    closed = i < len(text) and text[i] == "}"
+    if closed:
+        i += 1
+    while not closed:
         i = _skip_ws(text, i)
-        if i < len(text) and text[i] == "}":
-            i += 1
-            break
         key, i = _decode(text, i)
         if not isinstance(key, str):
             raise InvalidInput("the body is not valid JSON: object keys must be strings")
@@ -86,7 +76,8 @@ def split_envelope(body: bytes) -> list[RawObject]:
             continue
         if i < len(text) and text[i] == "}":
             i += 1
-            break
+            closed = True
+            continue
         raise InvalidInput("the body is not valid JSON: expected ',' or '}'")
     if _skip_ws(text, i) != len(text):
         raise InvalidInput("the body is not valid JSON: trailing data after the envelope")
@@ -98,12 +89,12 @@ def split_envelope(body: bytes) -> list[RawObject]:
 def _split_array(text: str, i: int) -> tuple[list[RawObject], int]:
     if i >= len(text) or text[i] != "[":
         raise InvalidInput("'objects' must be a list")
-    i += 1
+    i = _skip_ws(text, i + 1)
     out: list[RawObject] = []
+    if i < len(text) and text[i] == "]":
+        return out, i + 1
     while True:
         i = _skip_ws(text, i)
-        if i < len(text) and text[i] == "]":
-            return out, i + 1
         start = i
         value, i = _decode(text, i)
         out.append(RawObject(text=text[start:i], value=value))
