@@ -97,7 +97,7 @@ def machine() -> dict[str, Any]:
                 info["cpu"] = line.split(":", 1)[1].strip()
                 break
     with contextlib.suppress(OSError):
-        info["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
+        info["loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
     info["python"] = sys.version.split()[0]
     return info
 

@@ -400,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_nofile(4096)
     pg_settings = {"jit": args.pg_jit} if args.pg_jit != "default" else {}
     started = time.monotonic()
+    host = machine()
     with workdir(args.keep) as wd, fresh_database(args.db, wd, args.keep, pg_settings) as db:
         admin(db.url, "migrate")
         m = setup_members(db.url, wd, args.posters)
@@ -427,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             "requests": args.requests, "posters": args.posters, "batch": args.batch,
             "audience_markings": len(markings), "pg_jit": args.pg_jit,
         },
-        "machine": machine(),
+        "machine": {**host, "loadavg_at_end": machine().get("loadavg")},
         "expected_visible": {"unfiltered": args.objects, "filtered": visible[m["filtered"].name],
                              "public": visible["public"]},
         "results": results,

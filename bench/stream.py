@@ -323,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bench: open-files limit {soft} (hard {hard}) is below the "
                          f"{need} that {args.subscribers} subscribers need")
     started = time.monotonic()
+    host = machine()
     with workdir(args.keep) as wd, fresh_database(args.db, wd, args.keep) as db:
         admin(db.url, "migrate")
         publisher, _ = add_member(db.url, "CERT-A", "government", "government", "DE", wd,
@@ -345,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"store": db.kind, "workers": args.workers, "subscribers": args.subscribers,
                    "rate": args.rate, "duration": args.duration, "members": args.members,
                    "nofile": soft},
-        "machine": machine(),
+        "machine": {**host, "loadavg_at_end": machine().get("loadavg")},
         "results": results,
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -100,7 +100,9 @@ async def token_issue(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any
 async def token_revoke(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     token = await s.members.revoke_token(a.token_id)
     revoked = format_ts(token.revoked) if token.revoked else None
-    return {"token_id": token.token_id, "revoked": revoked, "member": token.member}, (
+    payload = {"token_id": token.token_id, "revoked": True, "revoked_at": revoked,
+               "member": token.member}
+    return payload, (
         f"token {token.token_id} revoked at {revoked}"
     )
 
@@ -464,6 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # a port in use, a folder that cannot be written, …
+        sys.stderr.write(f"exchange: {exc.strerror or exc}\n")
+        return 1
     except Exception as exc:  # never a traceback on the terminal
         sys.stderr.write(f"exchange: internal error ({type(exc).__name__}); please report it\n")
         return 1

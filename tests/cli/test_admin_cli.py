@@ -40,7 +40,8 @@ def test_token_commands(db_url: str) -> None:
     assert len(str(t["token"])) >= 32
     r = cli_json("admin", "token", "revoke", str(t["token_id"]), "--db", db_url)
     assert r["token_id"] == t["token_id"]
-    assert r["revoked"]
+    assert r["revoked"] is True
+    assert str(r["revoked_at"]).endswith("Z")
 
 
 def test_key_commands(db_url: str, tmp_path: Path) -> None:
