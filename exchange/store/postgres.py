@@ -65,7 +65,12 @@ class PostgresStore(SqlStore):
         self._min = min_size
         self._max = max_size
         # Session settings for every pooled connection (the tests set search_path).
-        self._server_settings = dict(server_settings) if server_settings else None
+        # The read query is one large statement whose estimated cost sets off PostgreSQL's
+        # JIT, whose compile time then dwarfs the index probes it runs; and the exchange's
+        # reads are index lookups that the default random_page_cost (tuned for spinning
+        # disks) talks the planner out of.
+        self._server_settings = {"jit": "off", "random_page_cost": "1.1",
+                                 **(server_settings or {})}
 
     async def open(self) -> None:
         try:

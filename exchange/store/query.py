@@ -126,12 +126,32 @@ class PolicySql:
         self._is_author(sql, a)
         sql.add(" OR ")
         self._public(sql, a)
+        sql.add(" OR (")
+        self._may_use_marking(sql, a)
         sql.add(
-            f" OR EXISTS (SELECT 1 FROM object_markings {m} JOIN objects {x} ON {x}.seq = {m}.seq"
+            f" AND EXISTS (SELECT 1 FROM object_markings {m} JOIN objects {x} ON {x}.seq = {m}.seq"
             f" WHERE {m}.marking_id = {a}.stix_id AND {x}.deleted_at IS NULL AND "
         )
         self._readable_non_marking(sql, x, depth + 1)
-        sql.add(")))))")
+        sql.add("))))))")
+
+    def _may_use_marking(self, sql: Sql, a: str) -> None:
+        """A necessary condition, checked with index probes, for a marking definition to be
+        referenced by an object the reader may read: an audience marking's referencing
+        objects are read only by their authors and by readers matching its audience."""
+        sql.add(
+            f"(NOT EXISTS (SELECT 1 FROM audience_markings am WHERE am.marking_id = {a}.stix_id)"
+            f" OR EXISTS (SELECT 1 FROM marking_audience ma WHERE ma.marking_id = {a}.stix_id"
+            " AND ma.principal IN "
+        )
+        sql.in_list(self.reader.tokens).add(")")
+        if self.reader.identity is not None:
+            sql.add(
+                f" OR EXISTS (SELECT 1 FROM marking_users mu WHERE mu.marking_id = {a}.stix_id"
+                " AND mu.author_identity = ?)",
+                self.reader.identity,
+            )
+        sql.add(")")
 
 
 def _scope(sql: Sql, reader: Principal, query: ReadQuery, a: str) -> None:

@@ -482,11 +482,22 @@ class SqlStore(ABC):
                         "INSERT INTO object_markings (seq, marking_id) VALUES (?, ?)",
                         [(seq, m) for m in dict.fromkeys(obj.markings)],
                     )
+                    if obj.author_identity is not None:
+                        await tx.executemany(
+                            "INSERT INTO marking_users (marking_id, author_identity)"
+                            " VALUES (?, ?) ON CONFLICT (marking_id, author_identity) DO NOTHING",
+                            [(m, obj.author_identity) for m in dict.fromkeys(obj.markings)],
+                        )
                 if obj.type == "marking-definition" and obj.audience_entries is not None:
                     await tx.execute(
                         "INSERT INTO audience_markings (marking_id, author_identity, entries)"
                         " VALUES (?, ?, ?) ON CONFLICT (marking_id) DO NOTHING",
                         (obj.stix_id, obj.author_identity, json.dumps(list(obj.audience_entries))),
+                    )
+                    await tx.executemany(
+                        "INSERT INTO marking_audience (marking_id, principal) VALUES (?, ?)"
+                        " ON CONFLICT (marking_id, principal) DO NOTHING",
+                        [(obj.stix_id, p) for p in dict.fromkeys(obj.audience_entries)],
                     )
                 results.append(
                     InsertResult(
