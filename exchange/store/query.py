@@ -130,7 +130,10 @@ class PolicySql:
         self._may_use_marking(sql, a)
         sql.add(
             f" AND EXISTS (SELECT 1 FROM object_markings {m} JOIN objects {x} ON {x}.seq = {m}.seq"
-            f" WHERE {m}.marking_id = {a}.stix_id AND {x}.deleted_at IS NULL AND "
+            f" WHERE {m}.marking_id = {a}.stix_id AND {x}.deleted_at IS NULL"
+            # Always true (a marking is stored before what references it), and it keeps
+            # PostgreSQL from hashing this subquery over every object instead of probing it.
+            f" AND {m}.seq > {a}.seq AND "
         )
         self._readable_non_marking(sql, x, depth + 1)
         sql.add("))))))")
