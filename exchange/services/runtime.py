@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -15,6 +15,7 @@ from exchange.crypto import new_secret
 from exchange.models import Tlp
 from exchange.policy import TLP_MARKING_IDS
 from exchange.services.auth import AuthService
+from exchange.services.coalesce import Coalescer
 from exchange.services.keys import KeyService
 from exchange.services.members import MemberService
 from exchange.services.notify import Notifier
@@ -41,6 +42,7 @@ class Services:
     ledger: DeliveryLedger
     # Wake-ups for the event streams; set by the app factory (the admin CLI has none).
     notifier: Notifier | None = None
+    coalescer: Coalescer = field(default_factory=Coalescer)
 
 
 def _stamp() -> str:

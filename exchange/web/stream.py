@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from collections.abc import Mapping
 
@@ -54,7 +55,7 @@ import structlog
 from aiohttp import web
 
 from exchange.errors import InvalidInput, NotAcceptable, NotAuthenticated, StoreUnavailable
-from exchange.models import ObjectFilter, Principal, ReadQuery, StoredObject
+from exchange.models import ObjectFilter, Page, Principal, ReadQuery, StoredObject
 from exchange.services.notify import Subscription
 from exchange.services.read import Collection, find_collection
 from exchange.services.runtime import Services
@@ -178,8 +179,12 @@ class EventStream:
         if self.loop.time() - self.last_check < RECHECK_SECONDS:
             return True
         self.last_check = self.loop.time()
+        authorization = self.request.headers.get("Authorization")
         try:
-            fresh = await self.services.auth.principal(self.request.headers.get("Authorization"))
+            fresh = await self.services.coalescer.run(
+                ("principal", authorization),
+                lambda: self.services.auth.principal(authorization),
+            )
             self.reader = self.services.read.reader(fresh, self.collection)
         except NotAuthenticated:
             return False
@@ -191,11 +196,15 @@ class EventStream:
         store = self.services.store
         ledger = self.services.read.ledger
         while True:
-            head = await store.latest_seq()  # committed before the read below starts
-            page = await store.read_objects(
-                self.reader,
-                ReadQuery(collection=self.collection.alias, filter=self.flt,
-                          after_seq=self.cursor, limit=self.batch),
+            coalescer = self.services.coalescer
+            # committed before the read below starts
+            head: int = await coalescer.run("head", store.latest_seq)
+            query = ReadQuery(collection=self.collection.alias, filter=self.flt,
+                              after_seq=self.cursor, limit=self.batch)
+            reader = self.reader
+            page: Page = await coalescer.run(
+                ("page", reader, query, head),
+                functools.partial(store.read_objects, reader, query),
             )
             if page.objects:
                 last = page.objects[-1].seq
