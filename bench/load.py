@@ -179,7 +179,10 @@ async def ingest(api: str, coll: str, tokens: list[str], markings: list[bytes],
     stored = failed = 0
     failures: list[str] = []
     latencies: list[float] = []
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    # A new connection per envelope: with ``--workers N`` the kernel (SO_REUSEPORT) picks a
+    # worker per connection, so a few keep-alive connections could all land on one worker.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         if markings:
             status = await post_envelope(session, url, tokens[0], envelope(markings))
             if status.get("failure_count"):

@@ -232,7 +232,11 @@ async def measure(server: Server, publisher: BenchMember, tokens: list[str],
         log(f"posting {count} objects, {args.rate}/s")
         async with aiohttp.ClientSession() as poster:
             start = time.monotonic()
+            give_up = start + 3 * args.duration + 60  # bounded even when POSTs crawl
             for n in range(count):
+                if time.monotonic() > give_up:
+                    log(f"posting stopped after {n} objects: the exchange is too slow")
+                    break
                 due = start + n * interval
                 delay = due - time.monotonic()
                 if delay > 0:
