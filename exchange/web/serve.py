@@ -27,10 +27,11 @@ from exchange.store.base import open_store
 
 
 def _check_processes(settings: Settings) -> int:
-    # Validation and signature checks run in their own processes; with several workers
-    # each keeps one, so the machine's cores are shared rather than oversubscribed.
-    cores = os.cpu_count() or 1
-    return max(1, cores // settings.workers)
+    # Validation and signature checks run in their own processes, one per core in every
+    # worker: the kernel hands each connection to one worker, so a worker that happens to
+    # get all the posting connections can still use every core.
+    del settings
+    return os.cpu_count() or 1
 
 
 def _run_worker(settings: Settings, reuse_port: bool) -> None:
