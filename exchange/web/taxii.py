@@ -29,6 +29,13 @@ def taxii_response(
     return response
 
 
+def envelope_response(page: PageResult) -> web.Response:
+    """An envelope of stored objects, their texts served as they came."""
+    return taxii_response(
+        envelope_bytes([o.body for o in page.objects], page.more, page.next), page=page
+    )
+
+
 def _params(request: web.Request) -> Mapping[str, Sequence[str]]:
     out: dict[str, list[str]] = {}
     for key, value in request.query.items():
@@ -125,9 +132,7 @@ async def get_objects(request: web.Request) -> web.Response:
     check_accept(request.headers.get("Accept"))
     found = _collection(request)
     page = await request.app[SERVICES].read.objects(principal_of(request), found, _params(request))
-    return taxii_response(
-        envelope_bytes([o.body for o in page.objects], page.more, page.next), page=page
-    )
+    return envelope_response(page)
 
 
 @routes.post(API_ROOT + "collections/{collection}/objects/")
@@ -155,9 +160,7 @@ async def get_object(request: web.Request) -> web.Response:
     page = await request.app[SERVICES].read.object(
         principal_of(request), found, request.match_info["object_id"], _params(request)
     )
-    return taxii_response(
-        envelope_bytes([o.body for o in page.objects], page.more, page.next), page=page
-    )
+    return envelope_response(page)
 
 
 @routes.delete(API_ROOT + "collections/{collection}/objects/{object_id}/")
