@@ -111,6 +111,7 @@ class ObjectFacts:
     author_sector: str | None
     audience: tuple[str, ...]
     deleted: bool
+    version: str = ""
 
 
 @dataclass(frozen=True)

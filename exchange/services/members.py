@@ -218,28 +218,27 @@ class MemberService:
         versions = await self.store.object_facts(stix_id)
         if not versions:
             raise NotFound(f"no object {stix_id}")
+        # Every version has the same author (an id stays with its first author), and the
+        # store's query is the authority on relationship ends and marking references:
+        # look both up once, not per version.
+        author_identity = versions[0].author_identity
+        author = (await self.store.get_member_by_identity(author_identity)
+                  if author_identity else None)
+        outbound = [r for r in await self.store.list_rules(author.id)
+                    if r.direction is RuleDirection.OUTBOUND] if author is not None else []
+        page = await self.store.read_objects(
+            reader, ReadQuery(collection="bulletins",
+                              filter=ObjectFilter(ids=(stix_id,), versions=("all",)),
+                              limit=1000), with_body=False)
+        readable_versions = {o.version for o in page.objects}
         decisions: list[Decision] = []
         for facts in versions:
-            outbound = []
-            unreadable: list[str] = []
-            referencing = False
-            if facts.author_identity:
-                author = await self.store.get_member_by_identity(facts.author_identity)
-                if author is not None:
-                    outbound = [r for r in await self.store.list_rules(author.id)
-                                if r.direction is RuleDirection.OUTBOUND]
-            decision = explain(reader, facts, outbound, unreadable, referencing)
-            if facts.type in ("relationship", "sighting", "marking-definition") or not decision.allowed:
-                # The store's query is the authority on ends and references: ask it.
-                page = await self.store.read_objects(
-                    reader, ReadQuery(collection="bulletins",
-                                      filter=ObjectFilter(ids=(stix_id,), versions=("all",)),
-                                      limit=1000), with_body=False)
-                readable = bool(page.objects)
-                if decision.allowed and not readable:
-                    decision = Decision(False, "ends", "the reader may not read every end of it")
-                elif not decision.allowed and readable and facts.type == "marking-definition":
-                    decision = Decision(True, "marking", "an object the reader may read references it")
+            decision = explain(reader, facts, outbound)
+            readable = facts.version in readable_versions
+            if decision.allowed and not readable:
+                decision = Decision(False, "ends", "the reader may not read every end of it")
+            elif not decision.allowed and readable and facts.type == "marking-definition":
+                decision = Decision(True, "marking", "an object the reader may read references it")
             decisions.append(decision)
         final = next((d for d in reversed(decisions) if d.allowed), decisions[-1])
         return {"id": stix_id, "member": member_id, "allowed": final.allowed,

@@ -562,13 +562,13 @@ class SqlStore(ABC):
     async def object_facts(self, stix_id: str) -> list[ObjectFacts]:
         async with self.transaction() as tx:
             rows = await tx.fetchall(
-                "SELECT o.seq, o.type, o.tlp, o.author_identity, m.sector, o.deleted_at"
+                "SELECT o.seq, o.type, o.tlp, o.author_identity, m.sector, o.deleted_at, o.version"
                 " FROM objects o LEFT JOIN members m ON m.identity = o.author_identity"
                 " WHERE o.stix_id = ? ORDER BY o.version",
                 (stix_id,),
             )
             facts = []
-            for seq, typ, tlp, author, sector, deleted in rows:
+            for seq, typ, tlp, author, sector, deleted, version in rows:
                 aud = await tx.fetchall(
                     "SELECT principal FROM object_audience WHERE seq = ? ORDER BY principal", (seq,)
                 )
@@ -581,6 +581,7 @@ class SqlStore(ABC):
                         author_sector=sector,
                         audience=tuple(a[0] for a in aud),
                         deleted=deleted is not None,
+                        version=version,
                     )
                 )
         return facts

@@ -633,6 +633,7 @@ async def test_object_facts(store: Store) -> None:
             author_sector="telecom",
             audience=("members",),
             deleted=False,
+            version=v1.version,
         ),
         policy.ObjectFacts(
             stix_id=v2.stix_id,
@@ -642,6 +643,7 @@ async def test_object_facts(store: Store) -> None:
             author_sector="telecom",
             audience=("economy:FR", "sector:energy"),
             deleted=False,
+            version=v2.version,
         ),
     ]
     [fact] = await store.object_facts(stranger.stix_id)
