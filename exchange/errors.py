@@ -6,6 +6,8 @@ into HTTP answers or exit codes. Nothing here knows about HTTP.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class ExchangeError(Exception):
     """Root of every error the exchange raises on purpose."""
@@ -91,3 +93,51 @@ class RateLimited(ExchangeError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RefusalCode(StrEnum):
+    """Why the publish pipeline refused one object: stable codes, listed in docs/sharing.md.
+
+    A status resource's failure ``message`` begins with the code in brackets."""
+
+    INVALID_STRUCTURE = "invalid-structure"
+    INVALID_TIMESTAMP = "invalid-timestamp"
+    INVALID_STIX = "invalid-stix"
+    TLP_BUILT_IN = "tlp-built-in"
+    UNSIGNED = "unsigned"
+    KEY_UNKNOWN = "key-unknown"
+    KEY_NOT_AUTHOR = "key-not-author"
+    KEY_NOT_VALID = "key-not-valid"
+    KEY_REVOKED = "key-revoked"
+    SIGNATURE_INVALID = "signature-invalid"
+    AUTHOR_MISSING = "author-missing"
+    AUTHOR_UNKNOWN = "author-unknown"
+    AUTHOR_SUSPENDED = "author-suspended"
+    ID_TAKEN = "id-taken"
+    VERSION_CONFLICT = "version-conflict"
+    MARKING_REFS_INVALID = "marking-refs-invalid"
+    TLP_MISSING = "tlp-missing"
+    MARKING_UNKNOWN = "marking-unknown"
+    MARKING_IMMUTABLE = "marking-immutable"
+    AUDIENCE_REQUIRED = "audience-required"
+    AUDIENCE_INVALID = "audience-invalid"
+    AUDIENCE_UNKNOWN = "audience-unknown"
+    AUDIENCE_FOREIGN = "audience-foreign"
+    AUDIENCE_MULTIPLE = "audience-multiple"
+    RED_AUDIENCE = "red-audience"
+    RELAY_STRICT = "relay-strict"
+    RELAY_TLP = "relay-tlp"
+    RELAY_UNREADABLE = "relay-unreadable"
+
+
+class Refusal(InvalidInput):
+    """One object refused for a reason with a stable code."""
+
+    def __init__(self, code: RefusalCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def text(self) -> str:
+        """The status resource's failure message: ``[code] message``."""
+        return f"[{self.code.value}] {self.message}"

@@ -158,6 +158,7 @@ class NewObject(Frozen):
     ends: tuple[str, ...]  # relationship/sighting ends that must be readable too
     markings: tuple[str, ...]  # object_marking_refs
     audience_entries: tuple[str, ...] | None = None  # set on audience marking definitions
+    key_id: str | None = None  # the signing key (``key revoke --since`` withdraws by it)
     body: str  # the object's JSON text exactly as received
 
 

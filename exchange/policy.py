@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from exchange.errors import InvalidInput
+from exchange.errors import Refusal, RefusalCode
 from exchange.models import Member, MemberStatus, Principal, RuleEffect, StandingRule, Tlp
 
 TLP_MARKINGS: dict[str, Tlp] = {
@@ -54,11 +54,12 @@ _ENTRY = re.compile(
 def parse_audience_entries(entries: object, tlp_hint: Tlp | None = None) -> tuple[str, ...]:
     """Check the ``audience`` list of an audience marking; return it as principals."""
     if not isinstance(entries, list) or not entries:
-        raise InvalidInput("audience must be a non-empty list of entries")
+        raise Refusal(RefusalCode.AUDIENCE_INVALID, "audience must be a non-empty list of entries")
     out: list[str] = []
     for entry in entries:
         if not isinstance(entry, str) or not _ENTRY.match(entry):
-            raise InvalidInput(
+            raise Refusal(
+                RefusalCode.AUDIENCE_INVALID,
                 f"audience entry {entry!r} is not member:identity--…, group:NAME, sector:S, "
                 "economy:CC or kind:government|private"
             )
@@ -69,9 +70,13 @@ def parse_audience_entries(entries: object, tlp_hint: Tlp | None = None) -> tupl
 def object_audience(tlp: Tlp, audience: Sequence[str] | None) -> tuple[str, ...]:
     """The principals that may read an object (its publisher aside)."""
     if tlp in AUDIENCE_REQUIRED and not audience:
-        raise InvalidInput(f"TLP:{tlp.value.upper()} needs an audience marking")
+        raise Refusal(
+            RefusalCode.AUDIENCE_REQUIRED, f"TLP:{tlp.value.upper()} needs an audience marking"
+        )
     if tlp is Tlp.RED and audience and any(not e.startswith("member:") for e in audience):
-        raise InvalidInput("a TLP:RED audience may name members only (member:identity--…)")
+        raise Refusal(
+            RefusalCode.RED_AUDIENCE, "a TLP:RED audience may name members only (member:identity--…)"
+        )
     if audience:
         return tuple(audience)
     return (PUBLIC,) if tlp is Tlp.CLEAR else (MEMBERS,)

@@ -28,6 +28,7 @@ Every metric (documented in docs/deploy.md):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -44,44 +45,14 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "unmatched"
 
-# Refusal messages name ids and keys; the metric takes a short code instead, so its label
-# values stay few. First match wins (lowercase substrings of the message); else "other".
-REFUSAL_REASONS: tuple[tuple[str, str], ...] = (
-    ("unsigned", "unsigned"),
-    ("built into the exchange", "tlp_definition"),
-    ("has no key_id", "unknown_key"),
-    ("unknown key", "unknown_key"),
-    ("bad signature", "bad_signature"),
-    ("signature", "bad_signature"),
-    (" revoked since ", "key_revoked"),
-    (" expired at ", "key_expired"),
-    (" is not valid before ", "key_not_yet_valid"),
-    (" is not a key of ", "key_not_author"),
-    ("created_by_ref", "author"),
-    ("published by another author", "authorship"),
-    ("a different object with this id and version", "conflict"),
-    ("invalid stix", "invalid_stix"),
-    ("not a json object", "invalid_stix"),
-    ("stix identifier", "invalid_stix"),
-    ("does not match type", "invalid_stix"),
-    ("'type' and 'id'", "invalid_stix"),
-    ("spec_version", "invalid_stix"),
-    ("timestamp", "invalid_stix"),
-    ("relay", "relay"),
-    ("re-posted", "relay"),
-    ("audience", "audience"),
-    ("tlp", "marking"),
-    ("marking", "marking"),
-)
+_CODE = re.compile(r"^\[([a-z0-9-]{1,40})\] ")
 
 
 def refusal_reason(message: str) -> str:
-    """A short, stable code for a refusal message."""
-    text = message.lower()
-    for needle, code in REFUSAL_REASONS:
-        if needle in text:
-            return code
-    return "other"
+    """The refusal code a failure message begins with (``[code] …``; RefusalCode), else
+    "other". Label values stay few: the codes are a closed list."""
+    match = _CODE.match(message)
+    return match.group(1) if match else "other"
 
 
 def multiprocess_dir() -> str | None:

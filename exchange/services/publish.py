@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from exchange.crypto import SigningKey, sign_object, signature_block
-from exchange.errors import InvalidInput
+from exchange.errors import InvalidInput, Refusal, RefusalCode
 from exchange.models import (
     InsertOutcome,
     InsertResult,
     Key,
     Member,
+    MemberStatus,
     NewObject,
     ObjectFilter,
     Principal,
@@ -76,9 +77,10 @@ class Candidate:
                 return value
         return None
 
-    def refuse(self, reason: str) -> None:
+    def refuse(self, code: RefusalCode, reason: str) -> None:
+        """Refuse with a stable code; the first refusal stands."""
         if self.failure is None:
-            self.failure = reason
+            self.failure = Refusal(code, reason).text
 
 
 @dataclass
@@ -114,6 +116,12 @@ def _version_time(value: dict[str, Any]) -> str | None:
     return None
 
 
+def _signing_key_id(value: dict[str, Any]) -> str | None:
+    block = signature_block(value)
+    key_id = block.get("key_id") if block is not None else None
+    return key_id if isinstance(key_id, str) else None
+
+
 class StructureCheck:
     """A JSON object with a STIX id of its own type, spec_version 2.1."""
 
@@ -121,7 +129,7 @@ class StructureCheck:
         for c in batch.live:
             reason = structure_error(c.raw.value)
             if reason is not None:
-                c.refuse(reason)
+                c.refuse(RefusalCode.INVALID_STRUCTURE, reason)
             else:
                 c.value = c.raw.value
                 version = _version_time(c.value)
@@ -129,7 +137,7 @@ class StructureCheck:
                     try:
                         normalise_ts(version)
                     except InvalidInput as exc:
-                        c.refuse(exc.message)
+                        c.refuse(RefusalCode.INVALID_TIMESTAMP, exc.message)
 
 
 class SignatureCheck:
@@ -145,39 +153,51 @@ class SignatureCheck:
         authors: dict[str, Member | None] = {}
         for c in batch.live:
             if c.value.get("id") in TLP_MARKINGS:
-                c.refuse("TLP 2.0 marking definitions are built into the exchange; do not post them")
+                c.refuse(RefusalCode.TLP_BUILT_IN,
+                         "TLP 2.0 marking definitions are built into the exchange; do not post them")
                 continue
             block = signature_block(c.value)
             if block is None:
-                c.refuse("unsigned: the object has no signature extension")
+                c.refuse(RefusalCode.UNSIGNED, "unsigned: the object has no signature extension")
                 continue
             key_id = block.get("key_id")
             if not isinstance(key_id, str):
-                c.refuse("the signature extension has no key_id")
+                c.refuse(RefusalCode.KEY_UNKNOWN, "the signature extension has no key_id")
                 continue
             if key_id not in keys:
                 keys[key_id] = await self.store.get_key(key_id)
             key = keys[key_id]
             if key is None:
-                c.refuse(f"unknown key {key_id}")
+                c.refuse(RefusalCode.KEY_UNKNOWN, f"unknown key {key_id}")
                 continue
             author_ref = c.value.get("created_by_ref")
             if not isinstance(author_ref, str):
-                c.refuse("created_by_ref is missing: a signed object names its author")
+                c.refuse(RefusalCode.AUTHOR_MISSING,
+                         "created_by_ref is missing: a signed object names its author")
                 continue
             if key.identity != author_ref:
-                c.refuse(f"key {key_id} is not a key of {author_ref} (created_by_ref)")
+                c.refuse(RefusalCode.KEY_NOT_AUTHOR,
+                         f"key {key_id} is not a key of {author_ref} (created_by_ref)")
                 continue
             when = _version_time(c.value)
-            problem = key_window_problem(key, parse_ts(when) if when else now())
+            at = parse_ts(when) if when else now()
+            problem = key_window_problem(key, at)
             if problem is not None:
-                c.refuse(problem)
+                revoked = key.revoked_since is not None and at >= key.revoked_since
+                c.refuse(RefusalCode.KEY_REVOKED if revoked else RefusalCode.KEY_NOT_VALID,
+                         problem)
                 continue
             if author_ref not in authors:
                 authors[author_ref] = await self.store.get_member_by_identity(author_ref)
             c.author = authors[author_ref]
             if c.author is None and author_ref != batch.exchange_identity:
-                c.refuse(f"created_by_ref {author_ref} is not a member of the exchange")
+                c.refuse(RefusalCode.AUTHOR_UNKNOWN,
+                         f"created_by_ref {author_ref} is not a member of the exchange")
+                continue
+            # Whoever posts it: a suspended member's objects are refused, relays included.
+            if c.author is not None and c.author.status is not MemberStatus.ACTIVE:
+                c.refuse(RefusalCode.AUTHOR_SUSPENDED,
+                         f"the author {author_ref} is suspended; its objects are refused")
                 continue
             c.key = key
         await self._cpu(batch.live)
@@ -192,7 +212,7 @@ class SignatureCheck:
         for start, reasons in zip(range(0, len(items), CPU_CHUNK), await asyncio.gather(*jobs), strict=True):
             for c, reason in zip(items[start : start + CPU_CHUNK], reasons, strict=True):
                 if reason is not None:
-                    c.refuse(reason)
+                    c.refuse(*reason)
 
 
 class AuthorshipCheck:
@@ -208,7 +228,7 @@ class AuthorshipCheck:
             author = c.value.get("created_by_ref")
             owner = owners.get(c.stix_id, author)
             if owner != author:
-                c.refuse(f"{c.stix_id} was published by another author")
+                c.refuse(RefusalCode.ID_TAKEN, f"{c.stix_id} was published by another author")
 
 
 class SharingCheck:
@@ -222,55 +242,92 @@ class SharingCheck:
         live = batch.live
         refs = {r for c in live for r in c.value.get("object_marking_refs", []) or []
                 if isinstance(r, str)}
-        stored_audiences = await self.store.audience_markings(sorted(refs - TLP_MARKINGS.keys()))
-        stored_markings = await self.store.object_authors(sorted(refs - TLP_MARKINGS.keys()))
-        audiences = {k: v[2] for k, v in stored_audiences.items()}
+        posted_markings = {c.stix_id for c in live if c.value.get("type") == "marking-definition"}
+        wanted = sorted((refs | posted_markings) - TLP_MARKINGS.keys())
+        stored_audiences = await self.store.audience_markings(wanted)
+        stored_markings = await self.store.object_authors(wanted)
+        # id -> (author identity, audience entries)
+        audiences = {k: (v[1], v[2]) for k, v in stored_audiences.items()}
         markings = set(stored_markings)
+        # the versions held of each posted marking definition (they must not change)
+        marking_versions = {
+            m: {f.version for f in await self.store.object_facts(m)}
+            for m in sorted(posted_markings & markings)
+        }
         outbound_cache: dict[str, list[Any]] = {}
         for c in batch.items:
             if c.failure is not None:
                 continue
             try:
-                self._classify(c, audiences, markings)
-            except InvalidInput as exc:
-                c.refuse(exc.message)
+                self._classify(c, audiences, markings, marking_versions)
+            except Refusal as exc:
+                c.refuse(exc.code, exc.message)
                 continue
             if c.value.get("type") == "marking-definition":
                 markings.add(c.stix_id)
+                version = c.version_text
+                marking_versions.setdefault(c.stix_id, set()).add(
+                    normalise_ts(version) if version else "")
                 if c.audience_entries is not None:
-                    audiences[c.stix_id] = c.audience_entries
+                    audiences[c.stix_id] = (c.value.get("created_by_ref"), c.audience_entries)
             if c.author is not None and c.author.id != batch.poster.member:
                 await self._relay(c, batch.poster, outbound_cache)
 
     def _classify(
-        self, c: Candidate, audiences: dict[str, tuple[str, ...]], markings: set[str]
+        self,
+        c: Candidate,
+        audiences: dict[str, tuple[str | None, tuple[str, ...]]],
+        markings: set[str],
+        marking_versions: dict[str, set[str]],
     ) -> None:
         value = c.value
         refs = value.get("object_marking_refs", [])
         if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-            raise InvalidInput("object_marking_refs must be a list of ids")
+            raise Refusal(RefusalCode.MARKING_REFS_INVALID,
+                          "object_marking_refs must be a list of ids")
         if value.get("type") == "marking-definition":
+            # STIX 2.1 marking definitions are never versioned, and an audience that could
+            # change would change who reads every object that already references it.
+            version = c.version_text
+            held = marking_versions.get(c.stix_id)
+            if held and (normalise_ts(version) if version else "") not in held:
+                raise Refusal(
+                    RefusalCode.MARKING_IMMUTABLE,
+                    f"marking definitions cannot change: {c.stix_id} is stored already; "
+                    "publish a new marking and new versions of the objects that use it",
+                )
             ext = (value.get("extensions") or {}).get(AUDIENCE_EXTENSION_ID)
             if ext is not None:
                 if not isinstance(ext, dict):
-                    raise InvalidInput("the audience extension must be an object")
+                    raise Refusal(RefusalCode.AUDIENCE_INVALID,
+                                  "the audience extension must be an object")
                 c.audience_entries = parse_audience_entries(ext.get("audience"))
             return
         tlps = [TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS]
         if len(tlps) != 1:
-            raise InvalidInput(
-                f"needs exactly one TLP 2.0 marking in object_marking_refs (found {len(tlps)})"
+            raise Refusal(
+                RefusalCode.TLP_MISSING,
+                f"needs exactly one TLP 2.0 marking in object_marking_refs (found {len(tlps)})",
             )
         others = [r for r in refs if r not in TLP_MARKINGS]
         audience_refs = [r for r in others if r in audiences]
         for r in others:
             if r not in audiences and r not in markings:
-                raise InvalidInput(
-                    f"marking {r} is neither stored nor earlier in the envelope"
+                raise Refusal(
+                    RefusalCode.AUDIENCE_UNKNOWN,
+                    f"marking {r} is neither stored nor earlier in the envelope",
                 )
         if len(audience_refs) > 1:
-            raise InvalidInput("at most one audience marking per object")
-        entries = audiences[audience_refs[0]] if audience_refs else None
+            raise Refusal(RefusalCode.AUDIENCE_MULTIPLE, "at most one audience marking per object")
+        entries = None
+        if audience_refs:
+            marking_author, entries = audiences[audience_refs[0]]
+            if marking_author != value.get("created_by_ref"):
+                raise Refusal(
+                    RefusalCode.AUDIENCE_FOREIGN,
+                    f"audience marking {audience_refs[0]} belongs to another author: "
+                    "an object may use only its own author's audience markings",
+                )
         c.tlp = tlps[0]
         c.audience = object_audience(tlps[0], entries)
 
@@ -279,10 +336,12 @@ class SharingCheck:
     ) -> None:
         assert c.author is not None
         if c.tlp is Tlp.AMBER_STRICT:
-            c.refuse("TLP:AMBER+STRICT objects may not be re-posted by another member")
+            c.refuse(RefusalCode.RELAY_STRICT,
+                     "TLP:AMBER+STRICT objects may not be re-posted by another member")
             return
         if c.tlp not in RELAYABLE:
-            c.refuse("only TLP:CLEAR and TLP:GREEN objects of another member may be relayed")
+            c.refuse(RefusalCode.RELAY_TLP,
+                     "only TLP:CLEAR and TLP:GREEN objects of another member may be relayed")
             return
         if c.author.id not in outbound_cache:
             outbound_cache[c.author.id] = [
@@ -295,7 +354,8 @@ class SharingCheck:
         if readable and c.value.get("type") in ENDS_TYPES:
             readable = await self._ends_readable(_ends(c.value), poster)
         if not readable:
-            c.refuse("you may relay only objects the sharing rules let you read")
+            c.refuse(RefusalCode.RELAY_UNREADABLE,
+                     "you may relay only objects the sharing rules let you read")
 
     async def _ends_readable(self, ends: Sequence[str], poster: Principal) -> bool:
         """A relayed relationship or sighting: the poster may read every end the exchange
@@ -361,9 +421,14 @@ class PublishService:
                 continue
             result = by_candidate[id(c)]
             if result.outcome is InsertOutcome.CONFLICT:
+                code = (RefusalCode.MARKING_IMMUTABLE
+                        if c.value.get("type") == "marking-definition"
+                        else RefusalCode.VERSION_CONFLICT)
                 failures.append(StatusFailure(
                     id=c.stix_id, version=version,
-                    message="a different object with this id and version is stored already",
+                    message=Refusal(
+                        code, "a different object with this id and version is stored already"
+                    ).text,
                 ))
             else:
                 successes.append(StatusSuccess(
@@ -407,6 +472,7 @@ class PublishService:
             ends=_ends(value),
             markings=tuple(value.get("object_marking_refs", []) or []),
             audience_entries=c.audience_entries,
+            key_id=c.key.key_id if c.key is not None else None,
             body=c.raw.text,
         )
 
@@ -432,6 +498,7 @@ class PublishService:
                 audience=object_audience(tlp, None) if tlp else (),
                 ends=(),
                 markings=tuple(refs),
+                key_id=_signing_key_id(signed),
                 body=json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
             ))
         results = await self.store.insert_objects(news)

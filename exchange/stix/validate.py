@@ -33,7 +33,7 @@ from types import ModuleType
 from typing import Any
 
 from exchange.crypto import VerifyKey, verify_object_signature
-from exchange.errors import SignatureError
+from exchange.errors import RefusalCode, SignatureError
 
 _ID = re.compile(
     r"^([a-z0-9][a-z0-9-]*)--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -174,18 +174,24 @@ def _verify_key(public_pem: str) -> VerifyKey:
     return VerifyKey.from_pem(public_pem)
 
 
-def cpu_stage(batch: list[tuple[dict[str, Any], str | None]]) -> list[str | None]:
+def cpu_stage(
+    batch: list[tuple[dict[str, Any], str | None]],
+) -> list[tuple[RefusalCode, str] | None]:
     """Validate each object and, when a public key is given, verify its signature.
 
-    Returns one reason per object, None for those that pass.
+    Returns one (code, reason) per object, None for those that pass.
     """
-    out: list[str | None] = []
+    out: list[tuple[RefusalCode, str] | None] = []
     for value, public_pem in batch:
         reason = stix_error(value)
-        if reason is None and public_pem is not None:
+        if reason is not None:
+            out.append((RefusalCode.INVALID_STIX, reason))
+            continue
+        if public_pem is not None:
             try:
                 verify_object_signature(value, _verify_key(public_pem))
             except SignatureError as exc:
-                reason = exc.message
-        out.append(reason)
+                out.append((RefusalCode.SIGNATURE_INVALID, exc.message))
+                continue
+        out.append(None)
     return out

@@ -85,6 +85,12 @@ class PolicySql:
         )
         sql.in_list(tokens).add("))))")
 
+    @staticmethod
+    def live(sql: Sql, a: str) -> None:
+        """Not withdrawn: neither deleted by its publisher nor signed by a key revoked for its
+        version (``key revoke --since``; the store sets ``key_revoked_at`` when it revokes)."""
+        sql.add(f"{a}.deleted_at IS NULL AND {a}.key_revoked_at IS NULL")
+
     def visible_core(self, sql: Sql, a: str) -> None:
         """Author, or a non-marking object whose audience the reader meets and whose
         publisher's outbound rules let the reader in. Relationship ends are not looked at."""
@@ -100,11 +106,14 @@ class PolicySql:
         e, t1, t2 = f"e{depth}", f"h{depth}", f"v{depth}"
         sql.add(
             f"NOT EXISTS (SELECT 1 FROM object_ends {e} WHERE {e}.seq = {a}.seq"
-            f" AND EXISTS (SELECT 1 FROM objects {t1} WHERE {t1}.stix_id = {e}.ref_id"
-            f" AND {t1}.deleted_at IS NULL)"
-            f" AND NOT EXISTS (SELECT 1 FROM objects {t2} WHERE {t2}.stix_id = {e}.ref_id"
-            f" AND {t2}.deleted_at IS NULL AND "
+            f" AND EXISTS (SELECT 1 FROM objects {t1} WHERE {t1}.stix_id = {e}.ref_id AND "
         )
+        self.live(sql, t1)
+        sql.add(
+            f") AND NOT EXISTS (SELECT 1 FROM objects {t2} WHERE {t2}.stix_id = {e}.ref_id AND "
+        )
+        self.head_is(sql, t2)
+        sql.add(" AND ")
         self.visible_core(sql, t2)
         sql.add("))")
 
@@ -117,11 +126,21 @@ class PolicySql:
         self._ends_ok(sql, a, depth)
         sql.add("))")
 
-    def readable(self, sql: Sql, a: str, depth: int = 0) -> None:
+    def head_is(self, sql: Sql, a: str) -> None:
+        """``{a}`` is the latest live version of its object (the version that decides who
+        reads every version of it)."""
+        sql.add(f"{a}.seq = (SELECT hs.seq FROM objects hs WHERE hs.stix_id = {a}.stix_id AND ")
+        self.live(sql, "hs")
+        sql.add(" ORDER BY hs.version DESC LIMIT 1)")
+
+    def readable(self, sql: Sql, a: str, head: str, depth: int = 0) -> None:
+        """``{a}`` may be read; ``{head}`` is joined as its object's latest live version."""
         x = f"x{depth}"
         m = f"m{depth}"
-        sql.add(f"({a}.deleted_at IS NULL AND (({a}.type <> 'marking-definition' AND ")
-        self._readable_non_marking(sql, a, depth)
+        sql.add("(")
+        self.live(sql, a)
+        sql.add(f" AND (({a}.type <> 'marking-definition' AND ")
+        self._readable_non_marking(sql, head, depth)
         sql.add(f") OR ({a}.type = 'marking-definition' AND (")
         self._is_author(sql, a)
         sql.add(" OR ")
@@ -130,11 +149,16 @@ class PolicySql:
         self._may_use_marking(sql, a)
         sql.add(
             f" AND EXISTS (SELECT 1 FROM object_markings {m} JOIN objects {x} ON {x}.seq = {m}.seq"
-            f" WHERE {m}.marking_id = {a}.stix_id AND {x}.deleted_at IS NULL"
+            f" WHERE {m}.marking_id = {a}.stix_id AND "
+        )
+        self.live(sql, x)
+        sql.add(
             # Always true (a marking is stored before what references it), and it keeps
             # PostgreSQL from hashing this subquery over every object instead of probing it.
             f" AND {m}.seq > {a}.seq AND "
         )
+        self.head_is(sql, x)
+        sql.add(" AND ")
         self._readable_non_marking(sql, x, depth + 1)
         sql.add("))))))")
 
@@ -205,9 +229,11 @@ def _readable_versions(sql: Sql, policy: PolicySql, reader: Principal, query: Re
     """
     sql.add(
         "WITH readable_versions AS NOT MATERIALIZED ("
-        "SELECT ov.stix_id, ov.version FROM objects ov WHERE "
+        "SELECT ov.stix_id, ov.version FROM objects ov JOIN objects hov ON "
     )
-    policy.readable(sql, "ov", depth=5)
+    policy.head_is(sql, "hov")
+    sql.add(" AND hov.stix_id = ov.stix_id WHERE ")
+    policy.readable(sql, "ov", "hov", depth=5)
     _scope(sql, reader, query, "ov")
     sql.add(") ")
 
@@ -242,11 +268,14 @@ def build_read(reader: Principal, query: ReadQuery, with_body: bool) -> Sql:
     sql = Sql()
     if _needs_readable_versions(query.filter):
         _readable_versions(sql, policy, reader, query)
-    sql.add(f"SELECT {columns} FROM objects o WHERE o.seq > ?", query.after_seq)
+    # ``ho``: the latest live version of each object, which decides who reads every version
+    sql.add(f"SELECT {columns} FROM objects o JOIN objects ho ON ")
+    policy.head_is(sql, "ho")
+    sql.add(" AND ho.stix_id = o.stix_id WHERE o.seq > ?", query.after_seq)
     _filters(sql, query.filter)
     _scope(sql, reader, query, "o")
     sql.add(" AND ")
-    policy.readable(sql, "o")
+    policy.readable(sql, "o", "ho")
     _versions(sql, query.filter)
     sql.add(" ORDER BY o.seq LIMIT ?", query.limit + 1)
     return sql

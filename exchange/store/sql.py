@@ -306,6 +306,12 @@ class SqlStore(ABC):
             )
             if not changed:
                 raise NotFound(f"no key {key_id!r}")
+            # Withdraw what the key signed for the revoked window, in the same transaction.
+            await tx.execute(
+                "UPDATE objects SET key_revoked_at = (SELECT k.revoked_since FROM keys k"
+                " WHERE k.key_id = objects.key_id) WHERE key_id = ? AND version >= ?",
+                (key_id, since),
+            )
         key = await self.get_key(key_id)
         assert key is not None
         return key
@@ -451,8 +457,10 @@ class SqlStore(ABC):
                 version = version or date_added
                 await tx.execute(
                     "INSERT INTO objects (seq, stix_id, type, spec_version, version, created,"
-                    " date_added, author_identity, poster_member, tlp, body)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " date_added, author_identity, poster_member, tlp, key_id, body,"
+                    " key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
+                    " AND k.revoked_since <= ?))",
                     (
                         seq,
                         obj.stix_id,
@@ -464,7 +472,10 @@ class SqlStore(ABC):
                         obj.author_identity,
                         obj.poster_member,
                         obj.tlp.value if obj.tlp else None,
+                        obj.key_id,
                         obj.body,
+                        obj.key_id,
+                        version,
                     ),
                 )
                 if obj.audience:

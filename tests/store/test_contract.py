@@ -743,7 +743,8 @@ async def test_relationships_need_readable_ends(store: Store, cast: dict[str, Me
     rel_secret = relationship(pub, shared.stix_id, secret.stix_id)
     rel_unheld = relationship(pub, shared.stix_id, unheld)
     sighting_by_bob = new_object(bob, type_="sighting", ends=(secret.stix_id,))
-    # an end with a version the reader may read counts as readable
+    # the latest version decides: an end whose latest version the reader may not read is
+    # unreadable, however wide its earlier versions were
     mixed = new_object(pub, type_="malware", version=ts(1))
     mixed_v2 = new_object(
         pub, type_="malware", stix_id=mixed.stix_id, version=ts(2), tlp=Tlp.RED,
@@ -758,10 +759,9 @@ async def test_relationships_need_readable_ends(store: Store, cast: dict[str, Me
         secret, shared, rel_secret, rel_unheld, sighting_by_bob, mixed, rel_mixed
     )
     # Bob may not read the secret end: its relationship is withheld; his own sighting is not
-    assert await visible(store, as_reader(bob)) == sids(
-        shared, rel_unheld, sighting_by_bob, mixed, rel_mixed
-    )
-    assert await visible(store, as_reader(carol)) == sids(shared, rel_unheld, mixed, rel_mixed)
+    assert await visible(store, as_reader(bob)) == sids(shared, rel_unheld, sighting_by_bob)
+    # Carol reads her own relationship, not the narrowed end
+    assert await visible(store, as_reader(carol)) == sids(shared, rel_unheld, rel_mixed)
     assert await visible(store, as_reader(pub)) == sids(
         secret, shared, rel_secret, rel_unheld, sighting_by_bob, mixed, rel_mixed
     )
@@ -939,20 +939,26 @@ async def test_versions(store: Store, cast: dict[str, Member]) -> None:
     assert await versions(a, "first") == of_x(1)
     assert await versions(a, "all") == of_x(1, 2, 3)
     assert await versions(a, "first", "last") == of_x(1, 3)
-    # "last" is the latest version the reader may read
-    assert await versions(b, "last") == of_x(2)
-    assert await versions(b, "first") == of_x(1)
-    assert await versions(b, "all") == of_x(1, 2)
+    # the latest version decides: Bob, outside v3's audience, reads no version of x
+    only_single = [(single.stix_id, ts(5))]
+    assert await versions(b, "last") == only_single
+    assert await versions(b, "first") == only_single
+    assert await versions(b, "all") == only_single
     # explicit versions
     assert await versions(a, ts(3), ts(1)) == sorted([(x, ts(1)), (x, ts(3))])
     assert await versions(b, ts(3)) == []
-    assert await versions(b, ts(2), "first") == of_x(1, 2)
-    assert await versions(b, ts(5)) == [(single.stix_id, ts(5))]
+    assert await versions(b, ts(2), "first") == only_single
+    assert await versions(b, ts(5)) == only_single
     # the default filter is "last"
     default = await store.read_objects(b, ReadQuery(collection="bulletins", filter=ObjectFilter(ids=(x,))))
-    assert [o.version for o in default.objects] == [ts(2)]
+    assert [o.version for o in default.objects] == []
+    # once v3 is withdrawn, v2 (TLP:GREEN) is the latest and decides again
+    withdrawn_v3 = await store.delete_objects(x, [ts(3)], ts(9))
+    assert withdrawn_v3 == 1
+    assert await versions(b, "last") == of_x(2)
+    assert await versions(b, "all") == of_x(1, 2)
+    assert await versions(a, "all") == of_x(1, 2)
 
-    await store.delete_objects(x, [ts(3)], ts(9))
     assert await versions(a, "last") == of_x(2)
     await store.delete_objects(x, [ts(1)], ts(9))
     assert await versions(b, "first") == of_x(2)
