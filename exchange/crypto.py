@@ -17,9 +17,10 @@ import secrets
 from typing import Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from exchange.errors import SignatureError
 
@@ -221,3 +222,29 @@ def leaf_hash(data: bytes) -> bytes:
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+# --- sealed cursors -------------------------------------------------------------------------
+
+_SEAL_NONCE = 12
+
+
+def _seal_key(secret: bytes) -> ChaCha20Poly1305:
+    return ChaCha20Poly1305(hmac.new(secret, b"exchange cursor sealing v1", hashlib.sha256).digest())
+
+
+def seal(secret: bytes, data: bytes, context: bytes) -> bytes:
+    """Encrypt and authenticate ``data`` for ``context``: the result reveals nothing of it,
+    and two seals of the same data differ (a random nonce)."""
+    nonce = secrets.token_bytes(_SEAL_NONCE)
+    return nonce + _seal_key(secret).encrypt(nonce, data, context)
+
+
+def unseal(secret: bytes, token: bytes, context: bytes) -> bytes | None:
+    """The data sealed for ``context``, or None for anything this secret did not seal."""
+    if len(token) < _SEAL_NONCE + 16:
+        return None
+    try:
+        return _seal_key(secret).decrypt(token[:_SEAL_NONCE], token[_SEAL_NONCE:], context)
+    except InvalidTag:
+        return None

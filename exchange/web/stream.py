@@ -6,8 +6,9 @@ stored them::
     id: 1234
     data: {"type":"indicator", ...
 
-- ``id`` is the cursor: the object's sequence number in the store, a plain
-  decimal. It is stateless: it survives a restart and works on any worker.
+- ``id`` is the cursor: opaque (the store's position, sealed for this collection
+  and reader), so it reveals nothing of objects the reader may not read. It is
+  stateless: it survives a restart and works on any worker.
 - ``data`` is the object's stored JSON text, byte-for-byte, split at its line
   breaks into several ``data:`` lines that an SSE client joins back with ``\\n``.
   (SSE cannot carry a carriage return: a CR or CRLF line break inside the
@@ -28,8 +29,9 @@ stored them::
   when the exchange ends a stream: the client fell more than ``stream_queue_limit``
   objects behind the head, a write to it stalled for ``WRITE_TIMEOUT_SECONDS``,
   the server is shutting down, the database went away, or its credentials stopped
-  working (checked again at most every ``RECHECK_SECONDS``). The client
-  reconnects with ``Last-Event-ID`` and loses nothing.
+  working (suspension, token revocation or expiry: checked in the database before
+  every write of events, so no event follows them). The client reconnects with
+  ``Last-Event-ID`` and loses nothing.
 
 Each stream reads from the store at its own pace (``Store.read_objects``, the
 sharing rules in the query, pages of ``default_page_size``); a notifier only
@@ -59,6 +61,7 @@ from exchange.models import ObjectFilter, Page, Principal, ReadQuery, StoredObje
 from exchange.services.notify import Subscription
 from exchange.services.read import Collection, find_collection
 from exchange.services.runtime import Services
+from exchange.taxii.cursor import Cursors
 from exchange.taxii.filters import parse_filter
 from exchange.taxii.media import accepts_event_stream
 from exchange.web.keys import REQUEST_ID, SERVICES, SETTINGS, principal_of
@@ -69,9 +72,7 @@ EVENT_STREAM = "text/event-stream"
 WRITE_TIMEOUT_SECONDS = 30.0  # a write (drain) to one client taking longer ends its stream
 CLOSE_TIMEOUT_SECONDS = 2.0  # for the last words to a client that is going away
 RETRY_MILLISECONDS = 2000  # the reconnection delay suggested to clients
-RECHECK_SECONDS = 1.0  # how often a member's token and standing are checked again
 STREAM_FILTERS = {"match[id]", "match[type]", "match[spec_version]"}
-_CURSOR = re.compile(r"^[0-9]{1,18}$")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 routes = web.RouteTableDef()
@@ -82,21 +83,19 @@ class _Stalled(Exception):
     """A write to the client did not drain in time."""
 
 
-def parse_cursor(value: str) -> int:
-    text = value.strip()
-    if not _CURSOR.match(text):
-        raise InvalidInput(f"the event id {value!r} is not a cursor of this exchange")
-    return int(text)
+def stream_scope(collection: Collection, principal: Principal) -> str:
+    """What an event id is sealed for: one collection, one reader."""
+    return f"{collection.id}:{principal.member or ''}"
 
 
-def _start_cursor(request: web.Request) -> tuple[int | None, bool]:
+def _start_cursor(request: web.Request, cursors: Cursors, scope: str) -> tuple[int | None, bool]:
     """(cursor, given by the client); cursor None: start now."""
     header = request.headers.get("Last-Event-ID", "").strip()
     if header:
-        return parse_cursor(header), True
+        return cursors.decode_event(scope, header), True
     query = request.query.get("last_event_id", "").strip()
     if query:
-        return parse_cursor(query), True
+        return cursors.decode_event(scope, query), True
     where = request.query.get("from", "now").strip().lower() or "now"
     if where not in ("now", "start"):
         raise InvalidInput("from must be 'now' or 'start'")
@@ -112,16 +111,16 @@ def _filter(request: web.Request) -> ObjectFilter:
     return flt.model_copy(update={"versions": ("all",)})
 
 
-def encode_event(obj: StoredObject) -> bytes:
+def encode_event(obj: StoredObject, event_id: str) -> bytes:
     """``id:`` the cursor, the stored text as ``data:`` lines, a blank line."""
-    lines = [f"id: {obj.seq}"]
+    lines = [f"id: {event_id}"]
     lines.extend(f"data: {line}" for line in _LINE_BREAK.split(obj.body))
     return ("\n".join(lines) + "\n\n").encode("utf-8")
 
 
-def encode_resume(reason: str, cursor: int) -> bytes:
-    data = orjson.dumps({"reason": reason, "last_event_id": str(cursor)}).decode("utf-8")
-    return f"event: resume\nid: {cursor}\ndata: {data}\n\n".encode()
+def encode_resume(reason: str, event_id: str) -> bytes:
+    data = orjson.dumps({"reason": reason, "last_event_id": event_id}).decode("utf-8")
+    return f"event: resume\nid: {event_id}\ndata: {data}\n\n".encode()
 
 
 HEARTBEAT = b": heartbeat\n\n"
@@ -157,9 +156,13 @@ class EventStream:
         self.batch = settings.default_page_size
         self.queue_limit = settings.stream_queue_limit
         self.heartbeat = settings.stream_heartbeat_seconds
+        self.cursors = services.read.cursors
+        self.scope = stream_scope(collection, principal)
         self.loop = asyncio.get_running_loop()
         self.last_write = self.loop.time()
-        self.last_check = self.loop.time()
+
+    def event_id(self, seq: int) -> str:
+        return self.cursors.encode_event(self.scope, seq)
 
     def _gone(self) -> bool:
         transport = self.request.transport
@@ -173,12 +176,11 @@ class EventStream:
         self.last_write = self.loop.time()
 
     async def _still_allowed(self) -> bool:
-        """Suspension or a revoked token ends the stream within RECHECK_SECONDS."""
+        """Suspension, a revoked or an expired token end the stream before its next event:
+        asked of the database before every write of events (identical concurrent checks of
+        many streams are merged into one query)."""
         if self.principal.member is None:
             return True
-        if self.loop.time() - self.last_check < RECHECK_SECONDS:
-            return True
-        self.last_check = self.loop.time()
         authorization = self.request.headers.get("Authorization")
         try:
             fresh = await self.services.coalescer.run(
@@ -207,9 +209,13 @@ class EventStream:
                 functools.partial(store.read_objects, reader, query),
             )
             if page.objects:
+                if not await self._still_allowed():
+                    return "the credentials of this stream are no longer valid"
                 last = page.objects[-1].seq
                 try:
-                    await self._write(b"".join(encode_event(o) for o in page.objects))
+                    await self._write(
+                        b"".join(encode_event(o, self.event_id(o.seq)) for o in page.objects)
+                    )
                 finally:
                     self.cursor = last  # written to the transport, delivered or not
                 if ledger is not None and self.principal.member is not None:
@@ -244,8 +250,6 @@ class EventStream:
             if self.subscription.closed:
                 return "the server is shutting down"
             if woke:
-                if not await self._still_allowed():
-                    return "the credentials of this stream are no longer valid"
                 reason = await self._catch_up()
                 if reason is not None:
                     return reason
@@ -260,7 +264,9 @@ class EventStream:
     async def _finish(self, reason: str) -> None:
         """The last words: ``event: resume`` with the cursor to reconnect from."""
         with contextlib.suppress(_Stalled, ConnectionError, RuntimeError):
-            await self._write(encode_resume(reason, self.cursor), CLOSE_TIMEOUT_SECONDS)
+            await self._write(
+                encode_resume(reason, self.event_id(self.cursor)), CLOSE_TIMEOUT_SECONDS
+            )
             return
         self._abort()
 
@@ -293,7 +299,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     principal = principal_of(request)
     services.read.reader(principal, collection)  # 401 before anything is sent
     flt = _filter(request)
-    start, resumed = _start_cursor(request)
+    start, resumed = _start_cursor(
+        request, services.read.cursors, stream_scope(collection, principal)
+    )
     notifier = services.notifier
     if notifier is None:
         raise StoreUnavailable("event streams are not running")
@@ -311,7 +319,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         try:
             preamble = f"retry: {RETRY_MILLISECONDS}\n"
             if not resumed:
-                preamble += f"id: {cursor}\n"
+                preamble += f"id: {stream.event_id(cursor)}\n"
             await stream._write((preamble + "\n").encode())
             await stream.run()
         except (ConnectionError, _Stalled):
