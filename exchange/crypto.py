@@ -234,9 +234,11 @@ def _seal_key(secret: bytes) -> ChaCha20Poly1305:
 
 
 def seal(secret: bytes, data: bytes, context: bytes) -> bytes:
-    """Encrypt and authenticate ``data`` for ``context``: the result reveals nothing of it,
-    and two seals of the same data differ (a random nonce)."""
-    nonce = secrets.token_bytes(_SEAL_NONCE)
+    """Encrypt and authenticate ``data`` for ``context``: the result reveals nothing of it
+    but equality (the nonce is derived from the key, context and data, as in SIV, so the
+    same position always gives the same cursor and a nonce never serves two messages)."""
+    nonce = hmac.new(secret, b"nonce\0" + context + b"\0" + data, hashlib.sha256).digest()
+    nonce = nonce[:_SEAL_NONCE]
     return nonce + _seal_key(secret).encrypt(nonce, data, context)
 
 

@@ -117,7 +117,6 @@ class RefusalCode(StrEnum):
     VERSION_CONFLICT = "version-conflict"
     MARKING_REFS_INVALID = "marking-refs-invalid"
     TLP_MISSING = "tlp-missing"
-    MARKING_UNKNOWN = "marking-unknown"
     MARKING_IMMUTABLE = "marking-immutable"
     AUDIENCE_REQUIRED = "audience-required"
     AUDIENCE_INVALID = "audience-invalid"

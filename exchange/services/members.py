@@ -231,16 +231,19 @@ class MemberService:
                               filter=ObjectFilter(ids=(stix_id,), versions=("all",)),
                               limit=1000), with_body=False)
         readable_versions = {o.version for o in page.objects}
-        decisions: list[Decision] = []
-        for facts in versions:
-            decision = explain(reader, facts, outbound)
-            readable = facts.version in readable_versions
-            if decision.allowed and not readable:
-                decision = Decision(False, "ends", "the reader may not read every end of it")
-            elif not decision.allowed and readable and facts.type == "marking-definition":
-                decision = Decision(True, "marking", "an object the reader may read references it")
-            decisions.append(decision)
-        final = next((d for d in reversed(decisions) if d.allowed), decisions[-1])
+        # The latest live version decides who reads every version (docs/sharing.md).
+        live = [f for f in versions if not f.deleted] or versions
+        latest = explain(reader, live[-1], outbound)
+        if readable_versions:
+            final = latest if latest.allowed else Decision(
+                True, "marking", "an object the reader may read references it")
+        elif latest.allowed:
+            final = Decision(
+                False, "withheld",
+                "its latest version is withdrawn (a revoked key) or has an end the reader "
+                "may not read")
+        else:
+            final = latest
         return {"id": stix_id, "member": member_id, "allowed": final.allowed,
                 "rule": final.rule, "reason": final.reason}
 

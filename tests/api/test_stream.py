@@ -197,7 +197,7 @@ async def test_member_receives_what_it_may_read_as_it_is_posted(
         insider_ids = [e.object["id"] for e in await i.objects(4)]
         assert insider_ids == [audience["id"], amber["id"], green["id"], sentinel["id"]]
         assert got.id is not None and r.last_id is not None
-        assert int(got.id) < int(r.last_id)  # cursors grow
+        assert got.id != r.last_id  # opaque cursors: each event its own
 
     # the delivery ledger records what the stream delivered
     store = SqliteStore(db_url)
@@ -237,8 +237,8 @@ async def test_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(
             assert s.last_id == resumed[-1].id
         got = [e.object["id"] for e in first + resumed]
         assert got == want[:6]
-        ids = [int(e.id or "") for e in first + resumed]
-        assert ids == sorted(set(ids))
+        ids = [e.id for e in first + resumed]
+        assert len(set(ids)) == len(ids)  # no repeats
 
         # the query-parameter form, for clients that cannot set headers
         async with stream(http, server, reader.token,
