@@ -236,6 +236,7 @@ class Model:
         self.members: list[MMember] = []
         self.recs: list[Rec] = []
         self.audience_markings: dict[str, tuple[str, ...]] = {}  # stored (or earlier in envelope)
+        self.marking_authors: dict[str, str] = {}
         self.next_seq = 0
 
     @property
@@ -299,16 +300,26 @@ class Model:
             return False
         return self.tlp_and_audience_allow(reader, rec) and self.outbound_allows(reader, rec.author)
 
+    def head(self, stix_id: str) -> Rec | None:
+        """The latest live version: it decides who reads every version of the object."""
+        held = [r for r in self.live if r.stix_id == stix_id]
+        return max(held, key=lambda r: r.version) if held else None
+
     def end_readable(self, reader: MMember | None, ref: str) -> bool:
-        held = [r for r in self.live if r.stix_id == ref]
-        return not held or any(self.shared_with(reader, r) for r in held)
+        head = self.head(ref)
+        return head is None or self.shared_with(reader, head)
 
     def readable(self, reader: MMember | None, rec: Rec) -> bool:
         if rec.type == "marking-definition":
             return self.is_publisher(reader, rec) or any(
-                rec.stix_id in x.markings and self.readable(reader, x)
+                rec.stix_id in x.markings and x is self.head(x.stix_id)
+                and self.readable(reader, x)
                 for x in self.live if x.type != "marking-definition"
             )
+        head = self.head(rec.stix_id)
+        if head is None:
+            return False
+        rec = head
         if not self.shared_with(reader, rec):
             return False
         return self.is_publisher(reader, rec) or all(self.end_readable(reader, e) for e in rec.ends)
@@ -362,6 +373,9 @@ class Model:
             return False, None, None
         tlp = tlps[0]
         entries = self.audience_markings[others[0]] if others else None
+        # only the author's own audience markings
+        if others and self.marking_authors.get(others[0]) != value["created_by_ref"]:
+            return False, None, None
         if tlp in ("amber", "amber+strict", "red") and entries is None:
             return False, None, None
         if tlp == "red" and any(not e.startswith("member:") for e in entries or ()):
@@ -570,6 +584,7 @@ async def publish_all(services: Services, plan: Plan, model: Model,
             if value["type"] == "marking-definition":
                 entries = tuple(value["extensions"][AUDIENCE_EXT]["audience"])
                 model.audience_markings[value["id"]] = entries
+                model.marking_authors[value["id"]] = value["created_by_ref"]
                 model.store(value, text, None, None, ())
                 expected.append((value["id"], version_text, True))
                 continue
