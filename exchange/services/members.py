@@ -27,7 +27,7 @@ from exchange.models import (
     Token,
     TokenScope,
 )
-from exchange.policy import TLP_MARKING_IDS, Decision, explain, parse_audience_entries
+from exchange.policy import ENDS_TYPES, TLP_MARKING_IDS, Decision, explain, parse_audience_entries
 from exchange.services.auth import AuthService
 from exchange.services.publish import PublishService
 from exchange.store.base import Store
@@ -237,11 +237,11 @@ class MemberService:
         if readable_versions:
             final = latest if latest.allowed else Decision(
                 True, "marking", "an object the reader may read references it")
+        elif latest.allowed and live[-1].type in ENDS_TYPES:
+            final = Decision(False, "ends", "the reader may not read every end of it")
         elif latest.allowed:
             final = Decision(
-                False, "withheld",
-                "its latest version is withdrawn (a revoked key) or has an end the reader "
-                "may not read")
+                False, "withdrawn", "its signing key was revoked for its latest version")
         else:
             final = latest
         return {"id": stix_id, "member": member_id, "allowed": final.allowed,
