@@ -67,8 +67,11 @@ class PolicySql:
                 PUBLIC,
             )
 
-    def _audience_met(self, sql: Sql, a: str) -> None:
-        sql.add(f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {a}.seq AND aud.principal IN ")
+    def _audience_met(self, sql: Sql, a: str, seq: str | None = None) -> None:
+        sql.add(
+            f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {seq or a + '.seq'}"
+            " AND aud.principal IN "
+        )
         sql.in_list(self.reader.tokens).add(")")
 
     def _outbound_ok(self, sql: Sql, a: str) -> None:
@@ -91,21 +94,22 @@ class PolicySql:
         version (``key revoke --since``; the store sets ``key_revoked_at`` when it revokes)."""
         sql.add(f"{a}.deleted_at IS NULL AND {a}.key_revoked_at IS NULL")
 
-    def visible_core(self, sql: Sql, a: str) -> None:
+    def visible_core(self, sql: Sql, a: str, seq: str | None = None) -> None:
         """Author, or a non-marking object whose audience the reader meets and whose
-        publisher's outbound rules let the reader in. Relationship ends are not looked at."""
+        publisher's outbound rules let the reader in. Relationship ends are not looked at.
+        ``seq``: the version whose audience counts (default ``{a}.seq``)."""
         sql.add("(")
         self._is_author(sql, a)
         sql.add(f" OR ({a}.type <> 'marking-definition' AND ")
-        self._audience_met(sql, a)
+        self._audience_met(sql, a, seq)
         sql.add(" AND ")
         self._outbound_ok(sql, a)
         sql.add("))")
 
-    def _ends_ok(self, sql: Sql, a: str, depth: int) -> None:
+    def _ends_ok(self, sql: Sql, a: str, depth: int, seq: str | None = None) -> None:
         e, t1, t2 = f"e{depth}", f"h{depth}", f"v{depth}"
         sql.add(
-            f"NOT EXISTS (SELECT 1 FROM object_ends {e} WHERE {e}.seq = {a}.seq"
+            f"NOT EXISTS (SELECT 1 FROM object_ends {e} WHERE {e}.seq = {seq or a + '.seq'}"
             f" AND EXISTS (SELECT 1 FROM objects {t1} WHERE {t1}.stix_id = {e}.ref_id AND "
         )
         self.live(sql, t1)
@@ -117,30 +121,37 @@ class PolicySql:
         self.visible_core(sql, t2)
         sql.add("))")
 
-    def _readable_non_marking(self, sql: Sql, a: str, depth: int) -> None:
+    def _readable_non_marking(self, sql: Sql, a: str, depth: int, seq: str | None = None) -> None:
+        """Readable by its own audience, rules and ends; with ``seq``, by that version's
+        (author and type are the same for every version of an object)."""
         sql.add("(")
-        self.visible_core(sql, a)
+        self.visible_core(sql, a, seq)
         sql.add(" AND (")
         self._is_author(sql, a)
         sql.add(" OR ")
-        self._ends_ok(sql, a, depth)
+        self._ends_ok(sql, a, depth, seq)
         sql.add("))")
 
-    def head_is(self, sql: Sql, a: str) -> None:
-        """``{a}`` is the latest live version of its object (the version that decides who
-        reads every version of it)."""
-        sql.add(f"{a}.seq = (SELECT hs.seq FROM objects hs WHERE hs.stix_id = {a}.stix_id AND ")
-        self.live(sql, "hs")
-        sql.add(" ORDER BY hs.version DESC LIMIT 1)")
+    @staticmethod
+    def head_seq(a: str) -> str:
+        """The seq of the latest live version of ``{a}``'s object (``object_heads``)."""
+        return f"(SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = {a}.stix_id)"
 
-    def readable(self, sql: Sql, a: str, head: str, depth: int = 0) -> None:
-        """``{a}`` may be read; ``{head}`` is joined as its object's latest live version."""
+    @staticmethod
+    def head_is(sql: Sql, a: str) -> None:
+        """``{a}`` is the latest live version of its object (the version that decides who
+        reads every version of it; the store keeps ``object_heads``)."""
+        sql.add(f"{a}.seq = {PolicySql.head_seq(a)}")
+
+    def readable(self, sql: Sql, a: str, depth: int = 0) -> None:
+        """``{a}`` may be read: it is live, and its object's latest live version is readable
+        (the latest version decides who reads every version)."""
         x = f"x{depth}"
         m = f"m{depth}"
         sql.add("(")
         self.live(sql, a)
         sql.add(f" AND (({a}.type <> 'marking-definition' AND ")
-        self._readable_non_marking(sql, head, depth)
+        self._readable_non_marking(sql, a, depth, self.head_seq(a))
         sql.add(f") OR ({a}.type = 'marking-definition' AND (")
         self._is_author(sql, a)
         sql.add(" OR ")
@@ -229,11 +240,9 @@ def _readable_versions(sql: Sql, policy: PolicySql, reader: Principal, query: Re
     """
     sql.add(
         "WITH readable_versions AS NOT MATERIALIZED ("
-        "SELECT ov.stix_id, ov.version FROM objects ov JOIN objects hov ON "
+        "SELECT ov.stix_id, ov.version FROM objects ov WHERE "
     )
-    policy.head_is(sql, "hov")
-    sql.add(" AND hov.stix_id = ov.stix_id WHERE ")
-    policy.readable(sql, "ov", "hov", depth=5)
+    policy.readable(sql, "ov", depth=5)
     _scope(sql, reader, query, "ov")
     sql.add(") ")
 
@@ -268,14 +277,11 @@ def build_read(reader: Principal, query: ReadQuery, with_body: bool) -> Sql:
     sql = Sql()
     if _needs_readable_versions(query.filter):
         _readable_versions(sql, policy, reader, query)
-    # ``ho``: the latest live version of each object, which decides who reads every version
-    sql.add(f"SELECT {columns} FROM objects o JOIN objects ho ON ")
-    policy.head_is(sql, "ho")
-    sql.add(" AND ho.stix_id = o.stix_id WHERE o.seq > ?", query.after_seq)
+    sql.add(f"SELECT {columns} FROM objects o WHERE o.seq > ?", query.after_seq)
     _filters(sql, query.filter)
     _scope(sql, reader, query, "o")
     sql.add(" AND ")
-    policy.readable(sql, "o", "ho")
+    policy.readable(sql, "o")
     _versions(sql, query.filter)
     sql.add(" ORDER BY o.seq LIMIT ?", query.limit + 1)
     return sql

@@ -312,6 +312,11 @@ class SqlStore(ABC):
                 " WHERE k.key_id = objects.key_id) WHERE key_id = ? AND version >= ?",
                 (key_id, since),
             )
+            rows = await tx.fetchall(
+                "SELECT DISTINCT stix_id FROM objects WHERE key_id = ? AND version >= ?",
+                (key_id, since),
+            )
+            await refresh_heads(tx, [r[0] for r in rows])
         key = await self.get_key(key_id)
         assert key is not None
         return key
@@ -523,6 +528,9 @@ class SqlStore(ABC):
                 "UPDATE clock SET last_date_added = ?, last_seq = ? WHERE id = 1",
                 (format_ts(last), seq),
             )
+            await refresh_heads(
+                tx, [r.stix_id for r in results if r.outcome is InsertOutcome.INSERTED]
+            )
         return results
 
     async def lock_ingest(self, tx: Tx) -> None:
@@ -600,17 +608,19 @@ class SqlStore(ABC):
     async def delete_objects(self, stix_id: str, versions: Sequence[str] | None, when: str) -> int:
         async with self.transaction(write=True) as tx:
             if versions is None:
-                return await tx.execute(
+                count = await tx.execute(
                     "UPDATE objects SET deleted_at = ? WHERE stix_id = ? AND deleted_at IS NULL",
                     (when, stix_id),
                 )
-            count = 0
-            for version in versions:
-                count += await tx.execute(
-                    "UPDATE objects SET deleted_at = ?"
-                    " WHERE stix_id = ? AND version = ? AND deleted_at IS NULL",
-                    (when, stix_id, version),
-                )
+            else:
+                count = 0
+                for version in versions:
+                    count += await tx.execute(
+                        "UPDATE objects SET deleted_at = ?"
+                        " WHERE stix_id = ? AND version = ? AND deleted_at IS NULL",
+                        (when, stix_id, version),
+                    )
+            await refresh_heads(tx, [stix_id])
             return count
 
     async def latest_seq(self) -> int:
@@ -676,6 +686,19 @@ class SqlStore(ABC):
                 (stix_id,),
             )
         return [Delivery(member=r[0], stix_id=r[1], version=r[2], delivered=r[3]) for r in rows]
+
+
+async def refresh_heads(tx: Tx, stix_ids: Sequence[str]) -> None:
+    """Point ``object_heads`` at each object's latest live version (none when every version
+    is withdrawn), in the caller's transaction."""
+    for stix_id in dict.fromkeys(stix_ids):
+        await tx.execute("DELETE FROM object_heads WHERE stix_id = ?", (stix_id,))
+        await tx.execute(
+            "INSERT INTO object_heads (stix_id, head_seq) SELECT stix_id, seq FROM objects"
+            " WHERE stix_id = ? AND deleted_at IS NULL AND key_revoked_at IS NULL"
+            " ORDER BY version DESC LIMIT 1",
+            (stix_id,),
+        )
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

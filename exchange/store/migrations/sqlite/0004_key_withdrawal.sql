@@ -13,3 +13,16 @@ UPDATE objects SET key_revoked_at = (SELECT k.revoked_since FROM keys k
 DELETE FROM marking_audience;
 INSERT INTO marking_audience (marking_id, principal)
 SELECT DISTINCT a.marking_id, j.value FROM audience_markings a, json_each(a.entries) j;
+
+-- The latest live version of each object (neither deleted nor withdrawn by a key
+-- revocation): it decides who reads every version. Kept by the store in the transaction
+-- that inserts, deletes or revokes; the read query joins it by primary key.
+CREATE TABLE object_heads (
+    stix_id TEXT PRIMARY KEY,
+    head_seq BIGINT NOT NULL UNIQUE
+);
+INSERT INTO object_heads (stix_id, head_seq)
+SELECT o.stix_id, o.seq FROM objects o
+WHERE o.deleted_at IS NULL AND o.key_revoked_at IS NULL
+AND NOT EXISTS (SELECT 1 FROM objects n WHERE n.stix_id = o.stix_id AND n.version > o.version
+    AND n.deleted_at IS NULL AND n.key_revoked_at IS NULL);
