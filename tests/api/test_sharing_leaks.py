@@ -9,7 +9,6 @@ import asyncio
 import base64
 import binascii
 import json
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import requests
 from tests.api.conftest import failures, get, post_objects, successes
 from tests.api.test_stream import session, stream
 from tests.conftest import LiveServer, audience_marking, cli_json, indicator, stamp
-from tests.store.test_notify_pg import _pg_dsn, _sql
+from tests.store.test_notify_pg import fresh_pg_schema
 
 OBJECTS = "collections/bulletins/objects/"
 MANIFEST = "collections/bulletins/manifest/"
@@ -34,13 +33,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'exchange.db'}"
         return
-    dsn = _pg_dsn()
-    schema = f"t_{secrets.token_hex(8)}"
-    asyncio.run(_sql(dsn, f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
-    finally:
-        asyncio.run(_sql(dsn, f'DROP SCHEMA "{schema}" CASCADE'))
+    with fresh_pg_schema() as url:
+        yield url
 
 
 def code(status: dict[str, Any], stix_id: str) -> str:

@@ -14,6 +14,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -49,10 +50,9 @@ async def _sql(dsn: str, statement: str, *args: Any) -> Any:
         await conn.close()
 
 
-@pytest.fixture
-def db_url() -> Iterator[str]:
-    """A fresh schema on the test server; overrides the SQLite ``db_url`` of tests/conftest.py,
-    so ``make_member`` registers members in it too."""
+@contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A database URL for a fresh schema on the test server, dropped afterwards."""
     dsn = _pg_dsn()
     schema = f"t_{secrets.token_hex(8)}"
     asyncio.run(_sql(dsn, f'CREATE SCHEMA "{schema}"'))
@@ -60,6 +60,14 @@ def db_url() -> Iterator[str]:
         yield f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
     finally:
         asyncio.run(_sql(dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def db_url() -> Iterator[str]:
+    """A fresh schema; overrides the SQLite ``db_url`` of tests/conftest.py, so ``make_member``
+    registers members in it too."""
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
