@@ -19,7 +19,6 @@ from tests.store.test_contract import (
     audience_marking,
     insert,
     make_member,
-    member_of,
     new_object,
     ts,
 )
