@@ -39,8 +39,9 @@ from exchange.policy import (
     ENDS_TYPES,
     RELAYABLE,
     TLP_MARKINGS,
+    ObjectFacts,
+    explain,
     object_audience,
-    outbound_allows,
     parse_audience_entries,
 )
 from exchange.stix.validate import cpu_stage, structure_error
@@ -348,19 +349,26 @@ class SharingCheck:
                 r for r in await self.store.list_rules(c.author.id)
                 if r.direction is RuleDirection.OUTBOUND
             ]
-        readable = any(p in poster.tokens for p in c.audience) and all(
-            outbound_allows(r, poster.tokens) for r in outbound_cache[c.author.id]
-        )
-        if readable and c.value.get("type") in ENDS_TYPES:
-            readable = await self._ends_readable(_ends(c.value), poster)
-        if not readable:
-            c.refuse(RefusalCode.RELAY_UNREADABLE,
-                     "you may relay only objects the sharing rules let you read")
-
-    async def _ends_readable(self, ends: Sequence[str], poster: Principal) -> bool:
-        """A relayed relationship or sighting: the poster may read every end the exchange
-        holds (an end not held counts as readable), as the read query requires."""
+        # The poster must be able to read what it relays: the same decision that explain
+        # gives (the reader's own inbound filters aside), on the object as it would be stored.
         reader = poster.model_copy(update={"inbound": ()})
+        ends = _ends(c.value) if c.value.get("type") in ENDS_TYPES else ()
+        facts = ObjectFacts(
+            stix_id=c.stix_id, type=str(c.value.get("type")), tlp=c.tlp,
+            author_identity=c.author.identity, author_sector=c.author.sector,
+            audience=c.audience, deleted=False,
+        )
+        decision = explain(reader, facts, outbound_cache[c.author.id],
+                           unreadable_ends=await self._unreadable_ends(ends, reader))
+        if not decision.allowed:
+            c.refuse(RefusalCode.RELAY_UNREADABLE,
+                     "you may relay only objects the sharing rules let you read "
+                     f"({decision.reason})")
+
+    async def _unreadable_ends(self, ends: Sequence[str], reader: Principal) -> list[str]:
+        """The ends of a relayed relationship or sighting that the exchange holds and the
+        poster may not read (an end not held counts as readable), by the read query."""
+        unreadable: list[str] = []
         for ref in dict.fromkeys(ends):
             if all(f.deleted for f in await self.store.object_facts(ref)):
                 continue
@@ -371,8 +379,8 @@ class SharingCheck:
                 with_body=False,
             )
             if not page.objects:
-                return False
-        return True
+                unreadable.append(ref)
+        return unreadable
 
 
 InsertListener = Callable[[list[InsertResult]], Awaitable[None]]
