@@ -84,7 +84,7 @@ def main() -> int:
         median, rows = run(conn, sql.text, sql.params, args.repeat)
         seen = scanned(conn, sql.text, sql.params)
         print(f"{name:22} {median * 1000:8.2f} ms  {rows:5d} rows  {seen:6d} scanned  "
-              f"{median * 1e6 / max(seen, 1):7.1f} us/scanned row  tokens={sorted(reader.tokens)}")
+              f"{median * 1e6 / max(seen, 1):7.1f} us/scanned row  tokens={sorted(reader.matches)}")
         if args.plan:
             for row in conn.execute("EXPLAIN QUERY PLAN " + sql.text, sql.params):
                 print("   ", row)

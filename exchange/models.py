@@ -125,7 +125,9 @@ class Principal(Frozen):
 
     member: str | None  # None: anonymous (the public collection)
     identity: str | None
-    tokens: frozenset[str]  # audience principals the reader matches: "public", "members", ...
+    # the audience entries this reader matches ("public", "members", "member:identity--…",
+    # "group:NAME", "sector:S", "economy:CC", "kind:K"); not API tokens
+    matches: frozenset[str]
     inbound: tuple[StandingRule, ...] = ()
     can_write: bool = False
     suspended: bool = False

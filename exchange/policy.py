@@ -82,10 +82,10 @@ def object_audience(tlp: Tlp, audience: Sequence[str] | None) -> tuple[str, ...]
     return (PUBLIC,) if tlp is Tlp.CLEAR else (MEMBERS,)
 
 
-def reader_tokens(member: Member, groups: Iterable[str]) -> frozenset[str]:
+def reader_matches(member: Member, groups: Iterable[str]) -> frozenset[str]:
     if member.status is not MemberStatus.ACTIVE:
         return frozenset()
-    tokens = {
+    matched = {
         PUBLIC,
         MEMBERS,
         f"member:{member.identity}",
@@ -93,15 +93,15 @@ def reader_tokens(member: Member, groups: Iterable[str]) -> frozenset[str]:
         f"economy:{member.economy}",
         f"kind:{member.kind.value}",
     }
-    tokens.update(f"group:{g}" for g in groups)
-    return frozenset(tokens)
+    matched.update(f"group:{g}" for g in groups)
+    return frozenset(matched)
 
 
-ANONYMOUS = Principal(member=None, identity=None, tokens=frozenset({PUBLIC}))
+ANONYMOUS = Principal(member=None, identity=None, matches=frozenset({PUBLIC}))
 
 
-def outbound_allows(rule: StandingRule, tokens: frozenset[str]) -> bool:
-    matched = any(v in tokens for v in rule.values)
+def outbound_allows(rule: StandingRule, matches: frozenset[str]) -> bool:
+    matched = any(v in matches for v in rule.values)
     return matched if rule.effect is RuleEffect.REQUIRE else not matched
 
 
@@ -149,7 +149,7 @@ def explain(
         if PUBLIC in obj.audience:
             return Decision(True, "tlp", "published for everyone")
         return Decision(False, "marking", "no object the reader may read references it")
-    met = [p for p in obj.audience if p in reader.tokens]
+    met = [p for p in obj.audience if p in reader.matches]
     if not met:
         tlp = obj.tlp.value.upper() if obj.tlp else "none"
         return Decision(
@@ -158,7 +158,7 @@ def explain(
             f"TLP:{tlp} with audience {list(obj.audience)}: the reader matches no entry",
         )
     for rule in outbound:
-        if not outbound_allows(rule, reader.tokens):
+        if not outbound_allows(rule, reader.matches):
             return Decision(
                 False,
                 f"outbound:{rule.rule_id}",

@@ -8,7 +8,7 @@ import binascii
 from exchange.crypto import token_hash
 from exchange.errors import NotAuthenticated
 from exchange.models import MemberStatus, Principal, RuleDirection, TokenScope
-from exchange.policy import ANONYMOUS, reader_tokens
+from exchange.policy import ANONYMOUS, reader_matches
 from exchange.store.base import Store
 from exchange.timeutil import now
 
@@ -63,7 +63,7 @@ class AuthService:
         return Principal(
             member=member.id,
             identity=member.identity,
-            tokens=reader_tokens(member, groups),
+            matches=reader_matches(member, groups),
             inbound=inbound,
             can_write=can_write,
             suspended=member.status is not MemberStatus.ACTIVE,

@@ -58,7 +58,7 @@ class PolicySql:
 
     def _public(self, sql: Sql, a: str) -> None:
         """Published for everyone (``policy.explain``'s rule for marking definitions)."""
-        if PUBLIC not in self.reader.tokens:
+        if PUBLIC not in self.reader.matches:
             sql.add("0 = 1")
         else:
             sql.add(
@@ -72,21 +72,21 @@ class PolicySql:
             f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {seq or a + '.seq'}"
             " AND aud.principal IN "
         )
-        sql.in_list(self.reader.tokens).add(")")
+        sql.in_list(self.reader.matches).add(")")
 
     def _outbound_ok(self, sql: Sql, a: str) -> None:
-        tokens = self.reader.tokens
+        matches = self.reader.matches
         sql.add(
             "NOT EXISTS (SELECT 1 FROM rules r WHERE r.direction = 'outbound'"
             f" AND r.identity = {a}.author_identity AND ("
             "(r.effect = 'require' AND NOT EXISTS (SELECT 1 FROM rule_values rv"
             " WHERE rv.rule_id = r.rule_id AND rv.value IN "
         )
-        sql.in_list(tokens).add(
+        sql.in_list(matches).add(
             ")) OR (r.effect = 'deny' AND EXISTS (SELECT 1 FROM rule_values rv"
             " WHERE rv.rule_id = r.rule_id AND rv.value IN "
         )
-        sql.in_list(tokens).add("))))")
+        sql.in_list(matches).add("))))")
 
     @staticmethod
     def live(sql: Sql, a: str) -> None:
@@ -182,7 +182,7 @@ class PolicySql:
             f" OR EXISTS (SELECT 1 FROM marking_audience ma WHERE ma.marking_id = {a}.stix_id"
             " AND ma.principal IN "
         )
-        sql.in_list(self.reader.tokens).add(")")
+        sql.in_list(self.reader.matches).add(")")
         if self.reader.identity is not None:
             sql.add(
                 f" OR EXISTS (SELECT 1 FROM marking_users mu WHERE mu.marking_id = {a}.stix_id"

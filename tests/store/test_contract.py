@@ -3,7 +3,7 @@
 Only the Store protocol's public methods are used. Objects are built by hand as
 ``NewObject`` values, with the audience principals the publish pipeline would
 compute (``policy.object_audience``), and readers are ``Principal`` values built
-with ``policy.reader_tokens`` or ``policy.ANONYMOUS``.
+with ``policy.reader_matches`` or ``policy.ANONYMOUS``.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def as_reader(
     return Principal(
         member=member.id,
         identity=member.identity,
-        tokens=policy.reader_tokens(member, groups),
+        matches=policy.reader_matches(member, groups),
         inbound=tuple(inbound),
         can_write=True,
         suspended=member.status is not MemberStatus.ACTIVE,
