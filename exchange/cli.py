@@ -222,7 +222,7 @@ StoreCommand = Callable[[Store, argparse.Namespace], Awaitable[tuple[dict[str, A
 
 
 async def backup_cmd(store: Store, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    from exchange.services.backup import backup
+    from exchange.store.backup import backup
 
     done = await backup(store, a.file)
     return {"file": done.file, "schema_version": done.schema_version, "tables": done.tables}, (
@@ -232,7 +232,7 @@ async def backup_cmd(store: Store, a: argparse.Namespace) -> tuple[dict[str, Any
 
 
 async def restore_cmd(store: Store, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    from exchange.services.backup import restore
+    from exchange.store.backup import restore
 
     done = await restore(store, a.file)
     return {"file": done.file, "schema_version": done.schema_version, "tables": done.tables}, (
@@ -243,7 +243,7 @@ async def restore_cmd(store: Store, a: argparse.Namespace) -> tuple[dict[str, An
 async def _run_store(settings: Settings, command: StoreCommand, args: argparse.Namespace) -> None:
     # Check the file and the source before opening the store (which would create a database).
     if command is restore_cmd:
-        from exchange.services.backup import read_header
+        from exchange.store.backup import read_header
 
         read_header(args.file)
     elif settings.db.startswith("sqlite:///"):

@@ -60,18 +60,6 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-async def count_objects(store: Store) -> tuple[int, int] | None:
-    """(live, withdrawn) object versions, or None for a store without SQL access."""
-    from exchange.store.sql import SqlStore
-
-    if not isinstance(store, SqlStore):
-        return None
-    async with store.transaction() as tx:
-        row = await tx.fetchone("SELECT COUNT(*), COUNT(deleted_at) FROM objects")
-    total, withdrawn = (int(row[0]), int(row[1])) if row else (0, 0)
-    return total - withdrawn, withdrawn
-
-
 class Metrics:
     """The exchange's metrics for one process. Create one per app (``exchange.web.ops``)."""
 
@@ -154,10 +142,9 @@ class Metrics:
     # --- scrape ----------------------------------------------------------------------------
 
     async def refresh_store(self, store: Store) -> None:
-        counts = await count_objects(store)
-        if counts is not None:
-            self.store_objects.labels(state="live").set(counts[0])
-            self.store_objects.labels(state="withdrawn").set(counts[1])
+        live, withdrawn = await store.count_objects()
+        self.store_objects.labels(state="live").set(live)
+        self.store_objects.labels(state="withdrawn").set(withdrawn)
 
     def exposition(self) -> bytes:
         """The text format of every metric: all workers' when several run."""

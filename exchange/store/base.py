@@ -99,6 +99,9 @@ class Store(Protocol):
     async def delete_objects(self, stix_id: str, versions: Sequence[str] | None, when: str) -> int:
         """Withdraw versions (all when None); return how many."""
 
+    async def count_objects(self) -> tuple[int, int]:
+        """(live, withdrawn) object versions."""
+
     async def latest_seq(self) -> int: ...
 
     # --- statuses

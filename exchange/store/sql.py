@@ -623,6 +623,16 @@ class SqlStore(ABC):
             await refresh_heads(tx, [stix_id])
             return count
 
+    async def count_objects(self) -> tuple[int, int]:
+        """(live, withdrawn) object versions; withdrawn: deleted or signed by a revoked key."""
+        async with self.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT COUNT(*), COUNT(CASE WHEN deleted_at IS NOT NULL"
+                " OR key_revoked_at IS NOT NULL THEN 1 END) FROM objects"
+            )
+        total, withdrawn = (int(row[0]), int(row[1])) if row else (0, 0)
+        return total - withdrawn, withdrawn
+
     async def latest_seq(self) -> int:
         async with self.transaction() as tx:
             row = await tx.fetchone("SELECT last_seq FROM clock WHERE id = 1")

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from exchange.config import Settings
-from exchange.services import backup as backup_module
-from exchange.services.backup import SKIPPED
+from exchange.store import backup as backup_module
+from exchange.store.backup import SKIPPED
 from tests.api.conftest import get, post_objects, restricted
 from tests.conftest import TAXII, LiveServer, cli_json, free_port, indicator, run_cli
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from exchange.services import backup as backup_module
+from exchange.store import backup as backup_module
 from tests.cli.test_backup_cli import assert_serves_on, observe, populate, start
 from tests.conftest import LiveServer, cli_json, run_cli
 from tests.store.conftest import _pg_dsn
