@@ -40,7 +40,7 @@ def create_app(
         services = await open_services(settings, executor)
         app[SERVICES] = services
         services.ledger.start()
-        notifier = make_notifier(services.store, settings.db, settings.stream_poll_seconds)
+        notifier = make_notifier(services.store, settings.stream_poll_seconds)
         services.notifier = notifier
         services.publish.listeners.append(notifier.on_insert)
         await notifier.start()

@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 
 from exchange.models import InsertResult
 from exchange.store.base import Store
 
+if TYPE_CHECKING:
+    from exchange.store.pgchannel import PgChannel
+
 CHANNEL = "exchange_objects"
-LISTEN_APPLICATION_NAME = "exchange-notify"
-BACKOFF_FIRST = 0.5
-BACKOFF_MAX = 30.0
-NOTIFY_TIMEOUT = 5.0
 
 log = structlog.get_logger("exchange.notify")
 
@@ -156,26 +155,29 @@ class Notifier:
 class PgNotifier(Notifier):
     """PostgreSQL LISTEN/NOTIFY on ``exchange_objects``, payload = the latest seq."""
 
-    def __init__(self, store: Store, url: str, poll_seconds: float) -> None:
+    def __init__(self, store: Store, channel: PgChannel, poll_seconds: float) -> None:
         super().__init__(store, poll_seconds)
-        self.url = url
+        self.channel = channel
         self._listen_task: asyncio.Task[None] | None = None
-        self._conn: Any = None
-        self.connected = asyncio.Event()
-        self.reconnects = 0
+
+    @property
+    def connected(self) -> asyncio.Event:
+        return self.channel.connected
+
+    @property
+    def reconnects(self) -> int:
+        return self.channel.reconnects
 
     @property
     def listener_pid(self) -> int | None:
         """The server process id of the LISTEN connection (None while disconnected)."""
-        conn = self._conn
-        if conn is None or conn.is_closed():
-            return None
-        pid: int = conn.get_server_pid()
-        return pid
+        return self.channel.listener_pid
 
     async def start(self) -> None:
         await super().start()
-        self._listen_task = asyncio.create_task(self._listen(), name="exchange-notify-listen")
+        self._listen_task = asyncio.create_task(
+            self.channel.run(self._on_payload), name="exchange-notify-listen"
+        )
 
     async def stop(self) -> None:
         if self._listen_task is not None:
@@ -187,69 +189,19 @@ class PgNotifier(Notifier):
 
     async def publish(self, latest_seq: int) -> None:
         self.wake(latest_seq)
-        pool = _pool_of(self.store)
-        if pool is None:
-            return
-        try:
-            await asyncio.wait_for(
-                pool.execute("SELECT pg_notify($1, $2)", CHANNEL, str(latest_seq)),
-                NOTIFY_TIMEOUT,
-            )
-        except Exception as exc:  # other workers fall back to their poll
-            log.warning("NOTIFY failed", error=str(exc))
+        await self.channel.notify(str(latest_seq))
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_payload(self, payload: str | None) -> None:
         try:
-            seq: int | None = int(payload)
+            seq: int | None = int(payload) if payload is not None else None
         except ValueError:
             seq = None
         self.wake(seq)
 
-    async def _listen(self) -> None:
-        import asyncpg
 
-        delay = BACKOFF_FIRST
-        while True:
-            lost = asyncio.Event()
-            conn: Any = None
-            try:
-                conn = await asyncpg.connect(
-                    self.url, timeout=10,
-                    server_settings={"application_name": LISTEN_APPLICATION_NAME},
-                )
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
-                self._conn = conn
-                self.connected.set()
-                delay = BACKOFF_FIRST
-                self.wake(None)  # something may have been missed while we were away
-                await lost.wait()
-                log.warning("LISTEN connection lost; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("LISTEN connection failed", error=str(exc), retry_in=delay)
-            finally:
-                self.connected.clear()
-                self._conn = None
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 2)
-                    if not conn.is_closed():
-                        conn.terminate()
-            self.reconnects += 1
-            self.wake(None)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
-
-
-def _pool_of(store: Store) -> Any:
-    raw_pool = getattr(store, "raw_pool", None)
-    return raw_pool() if callable(raw_pool) else None
-
-
-def make_notifier(store: Store, url: str, poll_seconds: float) -> Notifier:
-    """PostgreSQL LISTEN/NOTIFY for a PostgreSQL store URL, else in-process."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return PgNotifier(store, url, poll_seconds)
+def make_notifier(store: Store, poll_seconds: float) -> Notifier:
+    """PostgreSQL LISTEN/NOTIFY for a PostgreSQL store, else in-process."""
+    channel = store.notification_channel(CHANNEL)
+    if channel is not None:
+        return PgNotifier(store, channel, poll_seconds)
     return Notifier(store, poll_seconds)

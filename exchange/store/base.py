@@ -8,7 +8,7 @@ Policy is applied inside ``read_objects`` through ``exchange.store.query``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from exchange.errors import InvalidInput
 from exchange.models import (
@@ -28,6 +28,9 @@ from exchange.models import (
     Token,
 )
 from exchange.policy import ObjectFacts
+
+if TYPE_CHECKING:
+    from exchange.store.pgchannel import PgChannel
 
 
 class Store(Protocol):
@@ -98,6 +101,10 @@ class Store(Protocol):
 
     async def delete_objects(self, stix_id: str, versions: Sequence[str] | None, when: str) -> int:
         """Withdraw versions (all when None); return how many."""
+
+    def notification_channel(self, name: str) -> PgChannel | None:
+        """A channel that wakes every worker on this database (PostgreSQL LISTEN/NOTIFY);
+        None where the store has none (SQLite: one process writes, the poll sees the rest)."""
 
     async def count_objects(self) -> tuple[int, int]:
         """(live, withdrawn) object versions."""

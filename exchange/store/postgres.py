@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from exchange.errors import StoreUnavailable
 from exchange.store.sql import Row, SqlStore, Tx
+
+if TYPE_CHECKING:
+    from exchange.store.pgchannel import PgChannel
 
 INGEST_LOCK = 0x45584348  # "EXCH"
 MIGRATION_LOCK = 0x45584D47  # "EXMG"
@@ -110,6 +113,11 @@ class PostgresStore(SqlStore):
         finally:
             await self._pool.release(conn)
 
+    def notification_channel(self, name: str) -> PgChannel | None:
+        from exchange.store.pgchannel import PgChannel
+
+        return PgChannel(self, name)
+
     def raw_pool(self) -> Any:
-        """The asyncpg pool, for LISTEN/NOTIFY."""
+        """The asyncpg pool, for NOTIFY (``exchange.store.pgchannel``)."""
         return self._pool

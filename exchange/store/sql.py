@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from exchange.errors import Conflict, InvalidInput, NotFound
 from exchange.models import (
@@ -42,6 +42,9 @@ from exchange.models import (
 from exchange.policy import ObjectFacts
 from exchange.store.query import build_read
 from exchange.timeutil import format_ts, now, parse_ts
+
+if TYPE_CHECKING:
+    from exchange.store.pgchannel import PgChannel
 
 Row = Sequence[Any]
 
@@ -622,6 +625,9 @@ class SqlStore(ABC):
                     )
             await refresh_heads(tx, [stix_id])
             return count
+
+    def notification_channel(self, name: str) -> PgChannel | None:
+        return None
 
     async def count_objects(self) -> tuple[int, int]:
         """(live, withdrawn) object versions; withdrawn: deleted or signed by a revoked key."""
