@@ -207,6 +207,14 @@ def test_the_latest_version_decides_who_reads(server: LiveServer, make_member: A
     status = post_objects(server, a.token, [only_c, narrow])
     assert successes(status) == {only_c["id"], wide["id"]}, status
     sees_nothing(server, b.token, wide["id"])
+    # not even the old version asked for by its own timestamp
+    for path in (OBJECTS, MANIFEST):
+        resp = get(server, path, b.token, params={"match[id]": wide["id"],
+                                                  "match[version]": wide["modified"]})
+        assert not resp.json().get("objects"), resp.text
+    resp = get(server, OBJECTS + wide["id"] + "/", b.token,
+               params={"match[version]": wide["modified"]})
+    assert resp.status_code == 404, resp.text
     assert every_path(server, c.token, wide["id"])["versions"] == {norm(wide["modified"]),
                                                                    norm(narrow["modified"])}
     # withdrawing the narrow version gives the wide one back
