@@ -17,9 +17,7 @@ from exchange.models import (
     Member,
     MemberKind,
     MemberStatus,
-    ObjectFilter,
     Principal,
-    ReadQuery,
     RuleDirection,
     RuleEffect,
     StandingRule,
@@ -27,7 +25,8 @@ from exchange.models import (
     Token,
     TokenScope,
 )
-from exchange.policy import ENDS_TYPES, TLP_MARKING_IDS, Decision, explain, parse_audience_entries
+from exchange.policy import TLP_MARKING_IDS, parse_audience_entries
+from exchange.services.access import Access
 from exchange.services.auth import AuthService
 from exchange.services.publish import PublishService
 from exchange.store.base import Store
@@ -213,39 +212,15 @@ class MemberService:
     # --- explain and deliveries ---------------------------------------------------------------
 
     async def explain(self, stix_id: str, member_id: str, auth: AuthService) -> dict[str, Any]:
-        """Whether ``member_id`` may read ``stix_id`` (its latest version it may read) and why."""
+        """Whether ``member_id`` may read ``stix_id`` and which row of the decision table
+        decides (for the latest version it may read, else for the latest live version)."""
         reader: Principal = await auth.for_member(member_id)
         versions = await self.store.object_facts(stix_id)
         if not versions:
             raise NotFound(f"no object {stix_id}")
-        # Every version has the same author (an id stays with its first author), and the
-        # store's query is the authority on relationship ends and marking references:
-        # look both up once, not per version.
-        author_identity = versions[0].author_identity
-        author = (await self.store.get_member_by_identity(author_identity)
-                  if author_identity else None)
-        outbound = [r for r in await self.store.list_rules(author.id)
-                    if r.direction is RuleDirection.OUTBOUND] if author is not None else []
-        page = await self.store.read_objects(
-            reader, ReadQuery(collection="bulletins",
-                              filter=ObjectFilter(ids=(stix_id,), versions=("all",)),
-                              limit=1000), with_body=False)
-        readable_versions = {o.version for o in page.objects}
-        # The latest live version decides who reads every version (docs/sharing.md).
-        live = [f for f in versions if not f.deleted] or versions
-        latest = explain(reader, live[-1], outbound)
-        if readable_versions:
-            final = latest if latest.allowed else Decision(
-                True, "marking", "an object the reader may read references it")
-        elif latest.allowed and live[-1].type in ENDS_TYPES:
-            final = Decision(False, "ends", "the reader may not read every end of it")
-        elif latest.allowed:
-            final = Decision(
-                False, "withdrawn", "its signing key was revoked for its latest version")
-        else:
-            final = latest
-        return {"id": stix_id, "member": member_id, "allowed": final.allowed,
-                "rule": final.rule, "reason": final.reason}
+        decision = await Access(self.store).reads(reader, versions)
+        return {"id": stix_id, "member": member_id, "allowed": decision.allowed,
+                "rule": decision.rule, "reason": decision.reason}
 
     async def deliveries(self, stix_id: str, publisher: Principal | None) -> list[Delivery]:
         """Who received an object; a member may ask only about its own objects."""

@@ -24,10 +24,7 @@ from exchange.models import (
     Member,
     MemberStatus,
     NewObject,
-    ObjectFilter,
     Principal,
-    ReadQuery,
-    RuleDirection,
     Status,
     StatusFailure,
     StatusSuccess,
@@ -40,10 +37,10 @@ from exchange.policy import (
     RELAYABLE,
     TLP_MARKINGS,
     ObjectFacts,
-    explain,
     object_audience,
     parse_audience_entries,
 )
+from exchange.services.access import Access
 from exchange.stix.validate import cpu_stage, structure_error
 from exchange.store.base import Store
 from exchange.taxii.envelope import RawObject, split_envelope
@@ -255,7 +252,7 @@ class SharingCheck:
             m: {f.version for f in await self.store.object_facts(m)}
             for m in sorted(posted_markings & markings)
         }
-        outbound_cache: dict[str, list[Any]] = {}
+        access = Access(self.store)
         for c in batch.items:
             if c.failure is not None:
                 continue
@@ -272,7 +269,7 @@ class SharingCheck:
                 if c.audience_entries is not None:
                     audiences[c.stix_id] = (c.value.get("created_by_ref"), c.audience_entries)
             if c.author is not None and c.author.id != batch.poster.member:
-                await self._relay(c, batch.poster, outbound_cache)
+                await self._relay(c, batch.poster, access)
 
     def _classify(
         self,
@@ -332,9 +329,7 @@ class SharingCheck:
         c.tlp = tlps[0]
         c.audience = object_audience(tlps[0], entries)
 
-    async def _relay(
-        self, c: Candidate, poster: Principal, outbound_cache: dict[str, list[Any]]
-    ) -> None:
+    async def _relay(self, c: Candidate, poster: Principal, access: Access) -> None:
         assert c.author is not None
         if c.tlp is Tlp.AMBER_STRICT:
             c.refuse(RefusalCode.RELAY_STRICT,
@@ -344,43 +339,20 @@ class SharingCheck:
             c.refuse(RefusalCode.RELAY_TLP,
                      "only TLP:CLEAR and TLP:GREEN objects of another member may be relayed")
             return
-        if c.author.id not in outbound_cache:
-            outbound_cache[c.author.id] = [
-                r for r in await self.store.list_rules(c.author.id)
-                if r.direction is RuleDirection.OUTBOUND
-            ]
-        # The poster must be able to read what it relays: the same decision that explain
-        # gives (the reader's own inbound filters aside), on the object as it would be stored.
-        reader = poster.model_copy(update={"inbound": ()})
+        # The poster must be able to read what it relays: the policy's `sees-with-ends`
+        # table, on the object as it would be stored (the poster's inbound filters are its
+        # own preference, not a limit on relaying).
         ends = _ends(c.value) if c.value.get("type") in ENDS_TYPES else ()
         facts = ObjectFacts(
             stix_id=c.stix_id, type=str(c.value.get("type")), tlp=c.tlp,
             author_identity=c.author.identity, author_sector=c.author.sector,
-            audience=c.audience, deleted=False,
+            audience=c.audience, deleted=False, ends=tuple(dict.fromkeys(ends)),
         )
-        decision = explain(reader, facts, outbound_cache[c.author.id],
-                           unreadable_ends=await self._unreadable_ends(ends, reader))
+        decision = await access.sees_with_ends(poster, facts)
         if not decision.allowed:
             c.refuse(RefusalCode.RELAY_UNREADABLE,
                      "you may relay only objects the sharing rules let you read "
                      f"({decision.reason})")
-
-    async def _unreadable_ends(self, ends: Sequence[str], reader: Principal) -> list[str]:
-        """The ends of a relayed relationship or sighting that the exchange holds and the
-        poster may not read (an end not held counts as readable), by the read query."""
-        unreadable: list[str] = []
-        for ref in dict.fromkeys(ends):
-            if all(f.deleted for f in await self.store.object_facts(ref)):
-                continue
-            page = await self.store.read_objects(
-                reader,
-                ReadQuery(collection="bulletins",
-                          filter=ObjectFilter(ids=(ref,), versions=("all",)), limit=1),
-                with_body=False,
-            )
-            if not page.objects:
-                unreadable.append(ref)
-        return unreadable
 
 
 InsertListener = Callable[[list[InsertResult]], Awaitable[None]]

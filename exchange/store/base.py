@@ -97,7 +97,10 @@ class Store(Protocol):
         """For stored audience markings: id -> (id, author identity, audience entries)."""
 
     async def object_facts(self, stix_id: str) -> list[ObjectFacts]:
-        """Every stored version of one object, for ``explain``."""
+        """Every stored version of one object, in version order, for deciding in Python."""
+
+    async def marking_referrers(self, marking_id: str) -> list[str]:
+        """The objects whose latest live version references ``marking_id``."""
 
     async def delete_objects(self, stix_id: str, versions: Sequence[str] | None, when: str) -> int:
         """Withdraw versions (all when None); return how many."""

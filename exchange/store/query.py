@@ -4,17 +4,20 @@ Both stores run the SQL built here (``?`` placeholders; the PostgreSQL store
 numbers them). Keeping policy in the query keeps pages full and ``more``/``next``
 exact: nothing is filtered after the fact.
 
-See ``exchange.policy`` for the rules in words. Outbound standing rules and
-group memberships are read by the query itself, so a change takes effect on the
-next request.
+The policy is not written here: ``compile_table`` turns ``exchange.policy``'s decision
+tables into one boolean expression, and ``FactSql`` says what each of the policy's facts
+is in terms of the schema (beside ``exchange.policy.FACTS``, which says it in words and
+in Python). Outbound standing rules and group memberships are read by the query itself,
+so a change takes effect on the next request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exchange.models import ObjectFilter, Principal, ReadQuery, Tlp
-from exchange.policy import PUBLIC
+from exchange.policy import PUBLIC, READS, SEES, SEES_WITH_ENDS, Fact, Table
 
 OBJECT_COLUMNS = (
     "o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp"
@@ -33,6 +36,11 @@ class Sql:
         self.params.extend(params)
         return self
 
+    def extend(self, other: Sql) -> Sql:
+        self.parts.extend(other.parts)
+        self.params.extend(other.params)
+        return self
+
     def in_list(self, values: frozenset[str] | tuple[str, ...]) -> Sql:
         ordered = sorted(values)
         if not ordered:
@@ -44,41 +52,178 @@ class Sql:
         return "".join(self.parts)
 
 
-class PolicySql:
-    """Emits the readable(alias) predicate for one reader."""
+# --- boolean expressions over SQL fragments --------------------------------------------------
 
-    def __init__(self, reader: Principal) -> None:
+
+@dataclass(frozen=True, eq=False)
+class Expr:
+    """A condition: a constant, an SQL fragment (with its negation, when it has a better
+    one than ``NOT (…)``), or NOT/AND/OR of conditions."""
+
+    op: str  # "const", "raw", "not", "and", "or"
+    value: bool = False
+    sql: Sql | None = None
+    negated: Sql | None = None
+    parts: tuple[Expr, ...] = ()
+
+
+TRUE = Expr("const", value=True)
+FALSE = Expr("const", value=False)
+
+
+def const(value: bool) -> Expr:
+    return TRUE if value else FALSE
+
+
+def raw(sql: Sql, negated: Sql | None = None) -> Expr:
+    return Expr("raw", sql=sql, negated=negated)
+
+
+def neg(x: Expr) -> Expr:
+    if x.op == "const":
+        return const(not x.value)
+    if x.op == "not":
+        return x.parts[0]
+    if x.op == "raw" and x.negated is not None:
+        return raw(x.negated, x.sql)
+    return Expr("not", parts=(x,))
+
+
+def _join(op: str, unit: bool, xs: tuple[Expr, ...]) -> Expr:
+    """AND (unit True) or OR (unit False), flattened, constants folded."""
+    parts: list[Expr] = []
+    for x in xs:
+        if x.op == "const":
+            if x.value is not unit:
+                return const(not unit)
+            continue
+        parts.extend(x.parts if x.op == op else (x,))
+    if not parts:
+        return const(unit)
+    return parts[0] if len(parts) == 1 else Expr(op, parts=tuple(parts))
+
+
+def conj(*xs: Expr) -> Expr:
+    return _join("and", True, xs)
+
+
+def disj(*xs: Expr) -> Expr:
+    return _join("or", False, xs)
+
+
+def render(x: Expr, sql: Sql) -> Sql:
+    if x.op == "const":
+        return sql.add("1 = 1" if x.value else "0 = 1")
+    if x.op == "raw":
+        assert x.sql is not None
+        return sql.extend(x.sql)
+    if x.op == "not":
+        sql.add("NOT (")
+        return render(x.parts[0], sql).add(")")
+    sql.add("(")
+    for i, part in enumerate(x.parts):
+        if i:
+            sql.add(" AND " if x.op == "and" else " OR ")
+        render(part, sql)
+    return sql.add(")")
+
+
+def compile_table(table: Table, fact: Callable[[Fact], Expr]) -> Expr:
+    """A decision list as one condition, true where the table allows: built from the
+    last row up, an allow row ``c`` is ``c OR rest`` and a deny row ``NOT c AND rest``."""
+    result = FALSE
+    for row in reversed(table.rows):
+        cond = conj(*(fact(f) if holds else neg(fact(f)) for f, holds in row.when))
+        result = disj(cond, result) if row.allow else conj(neg(cond), result)
+    return result
+
+
+# --- the policy's facts in SQL ---------------------------------------------------------------
+
+
+def head_seq(a: str) -> str:
+    """The seq of the latest live version of ``{a}``'s object (``object_heads``)."""
+    return f"(SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = {a}.stix_id)"
+
+
+def head_is(a: str) -> str:
+    """``{a}`` is the latest live version of its object (the store keeps ``object_heads``)."""
+    return f"{a}.seq = {head_seq(a)}"
+
+
+class FactSql:
+    """``exchange.policy.FACTS`` for one reader, as conditions on the row ``alias``.
+
+    ``latest``: the SQL for the seq of the version whose facts decide (the object's latest
+    live version); author and type are the same for every version of an object.
+    ``depth`` keeps the aliases of nested subqueries apart."""
+
+    def __init__(self, reader: Principal, alias: str, latest: str, depth: int) -> None:
         self.reader = reader
+        self.a = alias
+        self.latest = latest
+        self.depth = depth
 
-    def _is_author(self, sql: Sql, a: str) -> None:
-        if self.reader.identity is None:
-            sql.add("0 = 1")
-        else:
-            sql.add(f"{a}.author_identity = ?", self.reader.identity)
-
-    def _public(self, sql: Sql, a: str) -> None:
-        """Published for everyone (``policy.explain``'s rule for marking definitions)."""
-        if PUBLIC not in self.reader.matches:
-            sql.add("0 = 1")
-        else:
-            sql.add(
-                f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {a}.seq"
-                " AND aud.principal = ?)",
-                PUBLIC,
+    def __call__(self, f: Fact) -> Expr:
+        a, r = self.a, self.reader
+        if f is Fact.WITHDRAWN:
+            return raw(
+                Sql().add(f"({a}.deleted_at IS NOT NULL OR {a}.key_revoked_at IS NOT NULL)"),
+                Sql().add(f"{a}.deleted_at IS NULL AND {a}.key_revoked_at IS NULL"),
             )
+        if f is Fact.READER_SUSPENDED:
+            return const(r.suspended)
+        if f is Fact.INBOUND_DROPS:
+            return neg(conj(*(self._inbound_keeps(rule.field, tuple(rule.values))
+                              for rule in r.inbound)))
+        if f is Fact.READER_IS_PUBLISHER:
+            if r.identity is None:
+                return FALSE
+            return raw(Sql().add(f"{a}.author_identity = ?", r.identity))
+        if f is Fact.IS_MARKING:
+            return raw(Sql().add(f"{a}.type = 'marking-definition'"),
+                       Sql().add(f"{a}.type <> 'marking-definition'"))
+        if f is Fact.PUBLISHED_FOR_EVERYONE:
+            if PUBLIC not in r.matches:
+                return FALSE
+            return raw(Sql().add(
+                f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {self.latest}"
+                " AND aud.principal = ?)", PUBLIC))
+        if f is Fact.AUDIENCE_MET:
+            return raw(Sql().add(
+                f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {self.latest}"
+                " AND aud.principal IN ").in_list(r.matches).add(")"))
+        if f is Fact.OUTBOUND_REFUSES:
+            return self._exists_not(self._outbound_refuses())
+        if f is Fact.END_UNSEEN:
+            return self._exists_not(self._end_unseen())
+        if f is Fact.REFERENCED_BY_READABLE:
+            return self._referenced_by_readable()
+        raise AssertionError(f"no SQL for the fact {f.value}")
 
-    def _audience_met(self, sql: Sql, a: str, seq: str | None = None) -> None:
-        sql.add(
-            f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {seq or a + '.seq'}"
-            " AND aud.principal IN "
-        )
-        sql.in_list(self.reader.matches).add(")")
+    @staticmethod
+    def _exists_not(body: Sql) -> Expr:
+        return raw(Sql().add("EXISTS ").extend(body), Sql().add("NOT EXISTS ").extend(body))
 
-    def _outbound_ok(self, sql: Sql, a: str) -> None:
+    def _inbound_keeps(self, fld: str | None, values: tuple[str, ...]) -> Expr:
+        a = self.a
+        if fld == "type":
+            return raw(Sql().add(f"{a}.type IN ").in_list(values))
+        if fld == "tlp":
+            return raw(Sql().add(f"({a}.tlp IS NULL OR {a}.tlp IN ").in_list(values).add(")"))
+        if fld == "publisher":
+            return raw(Sql().add(f"{a}.author_identity IN ").in_list(values))
+        if fld == "sector":
+            return raw(Sql().add(
+                f"EXISTS (SELECT 1 FROM members pm WHERE pm.identity = {a}.author_identity"
+                " AND pm.sector IN ").in_list(values).add(")"))
+        return TRUE
+
+    def _outbound_refuses(self) -> Sql:
         matches = self.reader.matches
-        sql.add(
-            "NOT EXISTS (SELECT 1 FROM rules r WHERE r.direction = 'outbound'"
-            f" AND r.identity = {a}.author_identity AND ("
+        sql = Sql().add(
+            "(SELECT 1 FROM rules r WHERE r.direction = 'outbound'"
+            f" AND r.identity = {self.a}.author_identity AND ("
             "(r.effect = 'require' AND NOT EXISTS (SELECT 1 FROM rule_values rv"
             " WHERE rv.rule_id = r.rule_id AND rv.value IN "
         )
@@ -86,98 +231,44 @@ class PolicySql:
             ")) OR (r.effect = 'deny' AND EXISTS (SELECT 1 FROM rule_values rv"
             " WHERE rv.rule_id = r.rule_id AND rv.value IN "
         )
-        sql.in_list(matches).add("))))")
+        return sql.in_list(matches).add("))))")
 
-    @staticmethod
-    def live(sql: Sql, a: str) -> None:
-        """Not withdrawn: neither deleted by its publisher nor signed by a key revoked for its
-        version (``key revoke --since``; the store sets ``key_revoked_at`` when it revokes)."""
-        sql.add(f"{a}.deleted_at IS NULL AND {a}.key_revoked_at IS NULL")
-
-    def visible_core(self, sql: Sql, a: str, seq: str | None = None) -> None:
-        """Author, or a non-marking object whose audience the reader meets and whose
-        publisher's outbound rules let the reader in. Relationship ends are not looked at.
-        ``seq``: the version whose audience counts (default ``{a}.seq``)."""
-        sql.add("(")
-        self._is_author(sql, a)
-        sql.add(f" OR ({a}.type <> 'marking-definition' AND ")
-        self._audience_met(sql, a, seq)
-        sql.add(" AND ")
-        self._outbound_ok(sql, a)
-        sql.add("))")
-
-    def _ends_ok(self, sql: Sql, a: str, depth: int, seq: str | None = None) -> None:
-        e, t1, t2 = f"e{depth}", f"h{depth}", f"v{depth}"
-        sql.add(
-            f"NOT EXISTS (SELECT 1 FROM object_ends {e} WHERE {e}.seq = {seq or a + '.seq'}"
+    def _end_unseen(self) -> Sql:
+        """A held (live) end whose latest live version fails ``SEES``."""
+        e, t1, t2 = f"e{self.depth}", f"h{self.depth}", f"v{self.depth}"
+        sql = Sql().add(
+            f"(SELECT 1 FROM object_ends {e} WHERE {e}.seq = {self.latest}"
             f" AND EXISTS (SELECT 1 FROM objects {t1} WHERE {t1}.stix_id = {e}.ref_id AND "
+            f"{t1}.deleted_at IS NULL AND {t1}.key_revoked_at IS NULL)"
+            f" AND NOT EXISTS (SELECT 1 FROM objects {t2} WHERE {t2}.stix_id = {e}.ref_id AND "
+            f"{head_is(t2)} AND "
         )
-        self.live(sql, t1)
-        sql.add(
-            f") AND NOT EXISTS (SELECT 1 FROM objects {t2} WHERE {t2}.stix_id = {e}.ref_id AND "
-        )
-        self.head_is(sql, t2)
-        sql.add(" AND ")
-        self.visible_core(sql, t2)
-        sql.add("))")
+        end = FactSql(self.reader, t2, f"{t2}.seq", self.depth + 1)
+        return render(compile_table(SEES, end), sql).add("))")
 
-    def _readable_non_marking(self, sql: Sql, a: str, depth: int, seq: str | None = None) -> None:
-        """Readable by its own audience, rules and ends; with ``seq``, by that version's
-        (author and type are the same for every version of an object)."""
-        sql.add("(")
-        self.visible_core(sql, a, seq)
-        sql.add(" AND (")
-        self._is_author(sql, a)
-        sql.add(" OR ")
-        self._ends_ok(sql, a, depth, seq)
-        sql.add("))")
-
-    @staticmethod
-    def head_seq(a: str) -> str:
-        """The seq of the latest live version of ``{a}``'s object (``object_heads``)."""
-        return f"(SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = {a}.stix_id)"
-
-    @staticmethod
-    def head_is(sql: Sql, a: str) -> None:
-        """``{a}`` is the latest live version of its object (the version that decides who
-        reads every version of it; the store keeps ``object_heads``)."""
-        sql.add(f"{a}.seq = {PolicySql.head_seq(a)}")
-
-    def readable(self, sql: Sql, a: str, depth: int = 0) -> None:
-        """``{a}`` may be read: it is live, and its object's latest live version is readable
-        (the latest version decides who reads every version)."""
-        x = f"x{depth}"
-        m = f"m{depth}"
-        sql.add("(")
-        self.live(sql, a)
-        sql.add(f" AND (({a}.type <> 'marking-definition' AND ")
-        self._readable_non_marking(sql, a, depth, self.head_seq(a))
-        sql.add(f") OR ({a}.type = 'marking-definition' AND (")
-        self._is_author(sql, a)
-        sql.add(" OR ")
-        self._public(sql, a)
-        sql.add(" OR (")
-        self._may_use_marking(sql, a)
-        sql.add(
-            f" AND EXISTS (SELECT 1 FROM object_markings {m} JOIN objects {x} ON {x}.seq = {m}.seq"
-            f" WHERE {m}.marking_id = {a}.stix_id AND "
-        )
-        self.live(sql, x)
-        sql.add(
+    def _referenced_by_readable(self) -> Expr:
+        """The latest live version of an object referencing this marking passes
+        ``SEES_WITH_ENDS``. ``_may_use_marking`` comes first: a necessary condition
+        checked with index probes (the rules imply it), so most markings are settled
+        without looking at what references them."""
+        a, x, m = self.a, f"x{self.depth}", f"m{self.depth}"
+        sql = Sql().add(
+            f"EXISTS (SELECT 1 FROM object_markings {m} JOIN objects {x} ON {x}.seq = {m}.seq"
+            f" WHERE {m}.marking_id = {a}.stix_id"
             # Always true (a marking is stored before what references it), and it keeps
             # PostgreSQL from hashing this subquery over every object instead of probing it.
-            f" AND {m}.seq > {a}.seq AND "
+            f" AND {m}.seq > {a}.seq AND {head_is(x)} AND "
         )
-        self.head_is(sql, x)
-        sql.add(" AND ")
-        self._readable_non_marking(sql, x, depth + 1)
-        sql.add("))))))")
+        user = FactSql(self.reader, x, f"{x}.seq", self.depth + 1)
+        render(compile_table(SEES_WITH_ENDS, user), sql).add(")")
+        return conj(self._may_use_marking(), raw(sql))
 
-    def _may_use_marking(self, sql: Sql, a: str) -> None:
-        """A necessary condition, checked with index probes, for a marking definition to be
-        referenced by an object the reader may read: an audience marking's referencing
-        objects are read only by their authors and by readers matching its audience."""
-        sql.add(
+    def _may_use_marking(self) -> Expr:
+        """An audience marking's referencing objects are read only by their authors (the
+        marking's author: objects use only their own author's audience markings) and by
+        readers matching its audience."""
+        a = self.a
+        sql = Sql().add(
             f"(NOT EXISTS (SELECT 1 FROM audience_markings am WHERE am.marking_id = {a}.stix_id)"
             f" OR EXISTS (SELECT 1 FROM marking_audience ma WHERE ma.marking_id = {a}.stix_id"
             " AND ma.principal IN "
@@ -189,29 +280,19 @@ class PolicySql:
                 " AND mu.author_identity = ?)",
                 self.reader.identity,
             )
-        sql.add(")")
+        return raw(sql.add(")"))
 
 
-def _scope(sql: Sql, reader: Principal, query: ReadQuery, a: str) -> None:
-    """What the reader reads at all: nothing when suspended; TLP:CLEAR only in ``public``;
-    the reader's own inbound filters."""
-    if reader.suspended:
-        sql.add(" AND 0 = 1")
+def readable(reader: Principal, a: str, depth: int = 0) -> Expr:
+    """``{a}`` may be served to ``reader``: the ``READS`` table, with the facts of the
+    object taken from its latest live version."""
+    return compile_table(READS, FactSql(reader, a, head_seq(a), depth))
+
+
+def _collection_scope(sql: Sql, query: ReadQuery, a: str) -> None:
+    """``public`` holds exactly the TLP:CLEAR objects (a collection, not a sharing rule)."""
     if query.collection == "public":
         sql.add(f" AND {a}.tlp = ?", Tlp.CLEAR.value)
-    for rule in reader.inbound:
-        values = tuple(rule.values)
-        if rule.field == "type":
-            sql.add(f" AND {a}.type IN ").in_list(values)
-        elif rule.field == "tlp":
-            sql.add(f" AND ({a}.tlp IS NULL OR {a}.tlp IN ").in_list(values).add(")")
-        elif rule.field == "publisher":
-            sql.add(f" AND {a}.author_identity IN ").in_list(values)
-        elif rule.field == "sector":
-            sql.add(
-                f" AND EXISTS (SELECT 1 FROM members pm WHERE pm.identity = {a}.author_identity"
-                " AND pm.sector IN "
-            ).in_list(values).add(")")
 
 
 def _filters(sql: Sql, flt: ObjectFilter) -> None:
@@ -230,7 +311,7 @@ def _needs_readable_versions(flt: ObjectFilter) -> bool:
     return "all" not in wanted and bool(wanted & {"first", "last"})
 
 
-def _readable_versions(sql: Sql, policy: PolicySql, reader: Principal, query: ReadQuery) -> None:
+def _readable_versions(sql: Sql, reader: Principal, query: ReadQuery) -> None:
     """``WITH readable_versions``: every version the reader may read, for "first" and "last".
 
     A CTE rather than a nested subquery: nesting the whole policy predicate once more
@@ -242,8 +323,8 @@ def _readable_versions(sql: Sql, policy: PolicySql, reader: Principal, query: Re
         "WITH readable_versions AS NOT MATERIALIZED ("
         "SELECT ov.stix_id, ov.version FROM objects ov WHERE "
     )
-    policy.readable(sql, "ov", depth=5)
-    _scope(sql, reader, query, "ov")
+    render(readable(reader, "ov", depth=5), sql)
+    _collection_scope(sql, query, "ov")
     sql.add(") ")
 
 
@@ -272,16 +353,15 @@ def _versions(sql: Sql, flt: ObjectFilter) -> None:
 
 def build_read(reader: Principal, query: ReadQuery, with_body: bool) -> Sql:
     """SELECT one page (limit + 1 rows, so the caller can tell ``more``)."""
-    policy = PolicySql(reader)
     columns = OBJECT_COLUMNS + (", o.body" if with_body else ", NULL AS body")
     sql = Sql()
     if _needs_readable_versions(query.filter):
-        _readable_versions(sql, policy, reader, query)
+        _readable_versions(sql, reader, query)
     sql.add(f"SELECT {columns} FROM objects o WHERE o.seq > ?", query.after_seq)
     _filters(sql, query.filter)
-    _scope(sql, reader, query, "o")
+    _collection_scope(sql, query, "o")
     sql.add(" AND ")
-    policy.readable(sql, "o")
+    render(readable(reader, "o"), sql)
     _versions(sql, query.filter)
     sql.add(" ORDER BY o.seq LIMIT ?", query.limit + 1)
     return sql

@@ -584,15 +584,19 @@ class SqlStore(ABC):
     async def object_facts(self, stix_id: str) -> list[ObjectFacts]:
         async with self.transaction() as tx:
             rows = await tx.fetchall(
-                "SELECT o.seq, o.type, o.tlp, o.author_identity, m.sector, o.deleted_at, o.version"
+                "SELECT o.seq, o.type, o.tlp, o.author_identity, m.sector, o.deleted_at, o.version,"
+                " o.key_revoked_at"
                 " FROM objects o LEFT JOIN members m ON m.identity = o.author_identity"
                 " WHERE o.stix_id = ? ORDER BY o.version",
                 (stix_id,),
             )
             facts = []
-            for seq, typ, tlp, author, sector, deleted, version in rows:
+            for seq, typ, tlp, author, sector, deleted, version, revoked in rows:
                 aud = await tx.fetchall(
                     "SELECT principal FROM object_audience WHERE seq = ? ORDER BY principal", (seq,)
+                )
+                ends = await tx.fetchall(
+                    "SELECT ref_id FROM object_ends WHERE seq = ? ORDER BY ref_id", (seq,)
                 )
                 facts.append(
                     ObjectFacts(
@@ -604,9 +608,21 @@ class SqlStore(ABC):
                         audience=tuple(a[0] for a in aud),
                         deleted=deleted is not None,
                         version=version,
+                        key_revoked=revoked is not None,
+                        ends=tuple(e[0] for e in ends),
                     )
                 )
         return facts
+
+    async def marking_referrers(self, marking_id: str) -> list[str]:
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT DISTINCT h.stix_id FROM object_markings m"
+                " JOIN object_heads h ON h.head_seq = m.seq"
+                " WHERE m.marking_id = ? ORDER BY h.stix_id",
+                (marking_id,),
+            )
+        return [r[0] for r in rows]
 
     async def delete_objects(self, stix_id: str, versions: Sequence[str] | None, when: str) -> int:
         async with self.transaction(write=True) as tx:

@@ -1069,7 +1069,8 @@ async def test_filters(store: Store, cast: dict[str, Member]) -> None:
 
 
 async def test_read_agrees_with_explain(store: Store, cast: dict[str, Member]) -> None:
-    """``policy.explain`` (for administrators) and the store's query decide alike."""
+    """``policy.decide`` (explain, relays) and the store's query, both from the same decision
+    table, decide alike."""
     pub, alice, bob, carol = cast["pub"], cast["alice"], cast["bob"], cast["carol"]
     await add_members(store, pub, alice, bob, carol)
     await store.add_rule(
@@ -1096,5 +1097,8 @@ async def test_read_agrees_with_explain(store: Store, cast: dict[str, Member]) -
         seen = await visible(store, reader)
         for obj in objects:
             [facts] = await store.object_facts(obj.stix_id)
-            decision = policy.explain(reader, facts, outbound[obj.author_identity or ""])
+            decision = policy.decide(
+                policy.READS,
+                policy.evidence(reader, facts, outbound=outbound[obj.author_identity or ""]),
+            )
             assert decision.allowed == (obj.stix_id in seen), (reader.member, obj.stix_id, decision)
