@@ -46,9 +46,13 @@ class Access:
         if author_identity not in self._outbound:
             author = await self.store.get_member_by_identity(author_identity)
             self._outbound[author_identity] = (
-                [r for r in await self.store.list_rules(author.id)
-                 if r.direction is RuleDirection.OUTBOUND]
-                if author is not None else []
+                [
+                    r
+                    for r in await self.store.list_rules(author.id)
+                    if r.direction is RuleDirection.OUTBOUND
+                ]
+                if author is not None
+                else []
             )
         return self._outbound[author_identity]
 
@@ -65,8 +69,12 @@ class Access:
             raise AssertionError(f"{fact.value} is not a compound fact")
 
         return await decide_looking_up(
-            table, reader, version, latest=latest,
-            outbound=await self.outbound(head.author_identity), look_up=look_up,
+            table,
+            reader,
+            version,
+            latest=latest,
+            outbound=await self.outbound(head.author_identity),
+            look_up=look_up,
         )
 
     async def _end_unseen(self, reader: Principal, obj: ObjectFacts) -> Evidence:
