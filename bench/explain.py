@@ -32,7 +32,7 @@ async def principals(url: str, names: list[str]) -> list[tuple[str, Any]]:
     try:
         auth = AuthService(store)
         out = []
-        for m in await store.list_members():
+        for m in await store.members.list_members():
             if not names or m.name in names:
                 out.append((m.name, await auth.for_member(m.id)))
         return out

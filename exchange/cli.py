@@ -66,7 +66,7 @@ async def member_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any
 async def member_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     m = await s.members.get(a.member)
     data = member_json(m)
-    data["groups"] = await s.store.groups_of(m.id)
+    data["groups"] = await s.store.sharing.groups_of(m.id)
     return data, "\n".join(f"{k}: {v}" for k, v in data.items())
 
 

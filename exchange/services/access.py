@@ -44,11 +44,11 @@ class Access:
         if author_identity is None:
             return []
         if author_identity not in self._outbound:
-            author = await self.store.get_member_by_identity(author_identity)
+            author = await self.store.members.get_member_by_identity(author_identity)
             self._outbound[author_identity] = (
                 [
                     r
-                    for r in await self.store.list_rules(author.id)
+                    for r in await self.store.sharing.list_rules(author.id)
                     if r.direction is RuleDirection.OUTBOUND
                 ]
                 if author is not None
@@ -79,7 +79,7 @@ class Access:
 
     async def _end_unseen(self, reader: Principal, obj: ObjectFacts) -> Evidence:
         for ref in dict.fromkeys(obj.ends):
-            end = latest_live(await self.store.object_facts(ref))
+            end = latest_live(await self.store.objects.object_facts(ref))
             if end is None:
                 continue  # not held (or withdrawn): counts as readable
             if not (await self.decide(SEES, reader, end, end)).allowed:
@@ -87,8 +87,8 @@ class Access:
         return Evidence(False)
 
     async def _referenced_by_readable(self, reader: Principal, marking: ObjectFacts) -> Evidence:
-        for ref in await self.store.marking_referrers(marking.stix_id):
-            user = latest_live(await self.store.object_facts(ref))
+        for ref in await self.store.objects.marking_referrers(marking.stix_id):
+            user = latest_live(await self.store.objects.object_facts(ref))
             if user is not None and (await self.decide(SEES_WITH_ENDS, reader, user, user)).allowed:
                 return Evidence(True, detail=ref)
         return Evidence(False)

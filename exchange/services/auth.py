@@ -42,22 +42,22 @@ class AuthService:
         token = token_from_header(authorization)
         if token is None:
             return ANONYMOUS
-        record = await self.store.find_token(token_hash(token))
+        record = await self.store.members.find_token(token_hash(token))
         if record is None or record.revoked is not None:
             raise NotAuthenticated("the token is unknown or revoked")
         if record.expires is not None and record.expires <= now():
             raise NotAuthenticated("the token has expired")
-        member = await self.store.get_member(record.member)
+        member = await self.store.members.get_member(record.member)
         if member.status is not MemberStatus.ACTIVE:
             raise NotAuthenticated("the member is suspended")
         return await self.for_member(member.id, can_write=record.scope is TokenScope.READ_WRITE)
 
     async def for_member(self, member_id: str, can_write: bool = False) -> Principal:
-        member = await self.store.get_member(member_id)
-        groups = await self.store.groups_of(member.id)
+        member = await self.store.members.get_member(member_id)
+        groups = await self.store.sharing.groups_of(member.id)
         inbound = tuple(
             r
-            for r in await self.store.list_rules(member.id)
+            for r in await self.store.sharing.list_rules(member.id)
             if r.direction is RuleDirection.INBOUND
         )
         return Principal(

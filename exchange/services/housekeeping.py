@@ -22,7 +22,7 @@ class Housekeeping:
         self._job = Periodic("housekeeping", self.run_once, every_seconds, run_first=True)
 
     async def run_once(self) -> int:
-        removed = await self.store.expire_statuses(format_ts(now() - self.ttl))
+        removed = await self.store.statuses.expire_statuses(format_ts(now() - self.ttl))
         if removed:
             log.info("expired statuses", count=removed)
         return removed

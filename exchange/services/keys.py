@@ -33,7 +33,7 @@ class KeyService:
     async def _register(
         self, member_id: str, public: VerifyKey, lifetime: timedelta | None
     ) -> Key:
-        member = await self.store.get_member(member_id)
+        member = await self.store.members.get_member(member_id)
         created = now()
         key = Key(
             key_id=public.key_id,
@@ -44,12 +44,12 @@ class KeyService:
             not_after=created + (lifetime or DEFAULT_KEY_LIFETIME),
             created=created,
         )
-        await self.store.add_key(key)
+        await self.store.members.add_key(key)
         return key
 
     async def generate(self, member_id: str, lifetime: timedelta | None = None) -> tuple[Key, bytes]:
         """A new key pair for a member: the public half registered, the private PEM returned."""
-        await self.store.get_member(member_id)  # fail before making a key for nobody
+        await self.store.members.get_member(member_id)  # fail before making a key for nobody
         private = SigningKey.generate()
         key = await self._register(member_id, private.public, lifetime)
         return key, private.private_pem()
@@ -62,12 +62,12 @@ class KeyService:
         return await self._register(member_id, public, lifetime)
 
     async def revoke(self, key_id: str, since: datetime | None = None) -> Key:
-        return await self.store.revoke_key(key_id, format_ts(since or now()))
+        return await self.store.members.revoke_key(key_id, format_ts(since or now()))
 
     async def list_keys(self, member_id: str | None = None, expiring_days: int | None = None) -> list[Key]:
         if member_id is not None:
-            await self.store.get_member(member_id)
-        keys = await self.store.list_keys(member_id)
+            await self.store.members.get_member(member_id)
+        keys = await self.store.members.list_keys(member_id)
         if expiring_days is not None:
             horizon = now() + timedelta(days=expiring_days)
             keys = [
@@ -83,10 +83,10 @@ class KeyService:
             EXCHANGE_KEY_SECRET, SigningKey.generate().private_pem()
         )
         key = SigningKey.from_pem(pem)
-        if await self.store.get_key(key.public.key_id) is None:
+        if await self.store.members.get_key(key.public.key_id) is None:
             created = now()
             try:
-                await self.store.add_key(
+                await self.store.members.add_key(
                     Key(
                         key_id=key.public.key_id,
                         member=None,
@@ -98,6 +98,6 @@ class KeyService:
                     )
                 )
             except Exception:  # another worker registered it first
-                if await self.store.get_key(key.public.key_id) is None:
+                if await self.store.members.get_key(key.public.key_id) is None:
                     raise
         return key

@@ -111,28 +111,28 @@ class MemberService:
             economy=country.alpha_2,
             created=now(),
         )
-        await self.store.add_member(member)
+        await self.store.members.add_member(member)
         await self.publish.store_own([identity_object(member)])
         return member
 
     async def get(self, member_id: str) -> Member:
-        return await self.store.get_member(member_id)
+        return await self.store.members.get_member(member_id)
 
     async def list_members(self) -> list[Member]:
-        return await self.store.list_members()
+        return await self.store.members.list_members()
 
     async def suspend(self, member_id: str) -> Member:
-        return await self.store.set_member_status(member_id, MemberStatus.SUSPENDED)
+        return await self.store.members.set_member_status(member_id, MemberStatus.SUSPENDED)
 
     async def reinstate(self, member_id: str) -> Member:
-        return await self.store.set_member_status(member_id, MemberStatus.ACTIVE)
+        return await self.store.members.set_member_status(member_id, MemberStatus.ACTIVE)
 
     # --- tokens -------------------------------------------------------------------------------
 
     async def issue_token(
         self, member_id: str, ttl: timedelta | None, read_only: bool
     ) -> tuple[Token, str]:
-        member = await self.store.get_member(member_id)
+        member = await self.store.members.get_member(member_id)
         if member.status is not MemberStatus.ACTIVE:
             raise InvalidInput(f"member {member_id} is suspended")
         secret = new_token()
@@ -145,11 +145,11 @@ class MemberService:
             created=created,
             expires=created + ttl if ttl else None,
         )
-        await self.store.add_token(token)
+        await self.store.members.add_token(token)
         return token, secret
 
     async def revoke_token(self, token_id: str) -> Token:
-        return await self.store.revoke_token(token_id, format_ts(now()))
+        return await self.store.members.revoke_token(token_id, format_ts(now()))
 
     # --- groups -------------------------------------------------------------------------------
 
@@ -158,14 +158,14 @@ class MemberService:
             raise InvalidInput(
                 f"group name {name!r}: letters, digits, '.', '_' and '-', up to 64 characters"
             )
-        await self.store.create_group(name, format_ts(now()))
-        return await self.store.get_group(name)
+        await self.store.sharing.create_group(name, format_ts(now()))
+        return await self.store.sharing.get_group(name)
 
     async def add_to_group(self, name: str, member_id: str) -> Group:
-        return await self.store.add_group_member(name, member_id)
+        return await self.store.sharing.add_group_member(name, member_id)
 
     async def groups(self) -> list[Group]:
-        return await self.store.list_groups()
+        return await self.store.sharing.list_groups()
 
     # --- standing rules -----------------------------------------------------------------------
 
@@ -173,7 +173,7 @@ class MemberService:
         self, member_id: str, direction: str, effect: str, values: list[str],
         field: str | None = None,
     ) -> StandingRule:
-        member = await self.store.get_member(member_id)
+        member = await self.store.members.get_member(member_id)
         try:
             rule_direction = RuleDirection(direction)
             rule_effect = RuleEffect(effect)
@@ -200,14 +200,14 @@ class MemberService:
             values=tuple(values),
             created=now(),
         )
-        await self.store.add_rule(rule, member.identity)
+        await self.store.sharing.add_rule(rule, member.identity)
         return rule
 
     async def rules(self, member_id: str | None = None) -> list[StandingRule]:
-        return await self.store.list_rules(member_id)
+        return await self.store.sharing.list_rules(member_id)
 
     async def delete_rule(self, rule_id: str) -> None:
-        await self.store.delete_rule(rule_id)
+        await self.store.sharing.delete_rule(rule_id)
 
     # --- explain and deliveries ---------------------------------------------------------------
 
@@ -215,7 +215,7 @@ class MemberService:
         """Whether ``member_id`` may read ``stix_id`` and which row of the decision table
         decides (for the latest version it may read, else for the latest live version)."""
         reader: Principal = await auth.for_member(member_id)
-        versions = await self.store.object_facts(stix_id)
+        versions = await self.store.objects.object_facts(stix_id)
         if not versions:
             raise NotFound(f"no object {stix_id}")
         decision = await Access(self.store).reads(reader, versions)
@@ -224,10 +224,10 @@ class MemberService:
 
     async def deliveries(self, stix_id: str, publisher: Principal | None) -> list[Delivery]:
         """Who received an object; a member may ask only about its own objects."""
-        facts = await self.store.object_facts(stix_id)
+        facts = await self.store.objects.object_facts(stix_id)
         if not facts:
             raise NotFound(f"no object {stix_id}")
         if publisher is not None and all(f.author_identity != publisher.identity for f in facts):
             raise NotFound(f"no object {stix_id}")
-        return await self.store.list_deliveries(stix_id)
+        return await self.store.statuses.list_deliveries(stix_id)
 

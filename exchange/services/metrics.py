@@ -142,7 +142,7 @@ class Metrics:
     # --- scrape ----------------------------------------------------------------------------
 
     async def refresh_store(self, store: Store) -> None:
-        live, withdrawn = await store.count_objects()
+        live, withdrawn = await store.objects.count_objects()
         self.store_objects.labels(state="live").set(live)
         self.store_objects.labels(state="withdrawn").set(withdrawn)
 

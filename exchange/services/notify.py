@@ -14,7 +14,7 @@ Three sources of wake-ups, all feeding the same subscribers:
   so an object stored by any worker wakes the streams of every worker. The
   connection is re-made with backoff when it drops; on reconnect every subscriber
   is woken once, in case a notification was missed meanwhile.
-- A poll of ``Store.latest_seq()`` every ``stream_poll_seconds`` (only while some
+- A poll of ``Store.objects.latest_seq()`` every ``stream_poll_seconds`` (only while some
   stream is open), so writers that do not notify (the admin CLI, another SQLite
   worker, a lost NOTIFY) are seen too.
 """
@@ -95,7 +95,7 @@ class Notifier:
 
     async def start(self) -> None:
         self._stopping = False
-        self._polled = await self.store.latest_seq()
+        self._polled = await self.store.objects.latest_seq()
         self._poll_task = asyncio.create_task(self._poll(), name="exchange-notify-poll")
 
     async def stop(self) -> None:
@@ -143,7 +143,7 @@ class Notifier:
             if not self._subscribers:
                 continue
             try:
-                latest = await self.store.latest_seq()
+                latest = await self.store.objects.latest_seq()
             except Exception as exc:  # the store is down for a moment: try again next time
                 log.warning("stream poll failed", error=str(exc))
                 continue

@@ -163,7 +163,7 @@ class SignatureCheck:
                 c.refuse(RefusalCode.KEY_UNKNOWN, "the signature extension has no key_id")
                 continue
             if key_id not in keys:
-                keys[key_id] = await self.store.get_key(key_id)
+                keys[key_id] = await self.store.members.get_key(key_id)
             key = keys[key_id]
             if key is None:
                 c.refuse(RefusalCode.KEY_UNKNOWN, f"unknown key {key_id}")
@@ -186,7 +186,7 @@ class SignatureCheck:
                          problem)
                 continue
             if author_ref not in authors:
-                authors[author_ref] = await self.store.get_member_by_identity(author_ref)
+                authors[author_ref] = await self.store.members.get_member_by_identity(author_ref)
             c.author = authors[author_ref]
             if c.author is None and author_ref != batch.exchange_identity:
                 c.refuse(RefusalCode.AUTHOR_UNKNOWN,
@@ -221,7 +221,7 @@ class AuthorshipCheck:
 
     async def __call__(self, batch: Batch) -> None:
         live = batch.live
-        owners = await self.store.object_authors([c.stix_id for c in live])
+        owners = await self.store.objects.object_authors([c.stix_id for c in live])
         for c in live:
             author = c.value.get("created_by_ref")
             owner = owners.get(c.stix_id, author)
@@ -242,14 +242,14 @@ class SharingCheck:
                 if isinstance(r, str)}
         posted_markings = {c.stix_id for c in live if c.value.get("type") == "marking-definition"}
         wanted = sorted((refs | posted_markings) - TLP_MARKINGS.keys())
-        stored_audiences = await self.store.audience_markings(wanted)
-        stored_markings = await self.store.object_authors(wanted)
+        stored_audiences = await self.store.objects.audience_markings(wanted)
+        stored_markings = await self.store.objects.object_authors(wanted)
         # id -> (author identity, audience entries)
         audiences = {k: (v[1], v[2]) for k, v in stored_audiences.items()}
         markings = set(stored_markings)
         # the versions held of each posted marking definition (they must not change)
         marking_versions = {
-            m: {f.version for f in await self.store.object_facts(m)}
+            m: {f.version for f in await self.store.objects.object_facts(m)}
             for m in sorted(posted_markings & markings)
         }
         access = Access(self.store)
@@ -390,7 +390,7 @@ class PublishService:
             if batch.live:
                 await check(batch)
         accepted = batch.live
-        results = await self.store.insert_objects([self._new(c, poster) for c in accepted])
+        results = await self.store.objects.insert_objects([self._new(c, poster) for c in accepted])
         successes: list[StatusSuccess] = []
         failures: list[StatusFailure] = []
         by_candidate = dict(zip(map(id, accepted), results, strict=True))
@@ -427,7 +427,7 @@ class PublishService:
             failure_count=len(failures),
             failures=tuple(failures),
         )
-        await self.store.save_status(status)
+        await self.store.statuses.save_status(status)
         for status_listener in self.status_listeners:
             await status_listener(status)
         if inserted:
@@ -481,7 +481,7 @@ class PublishService:
                 key_id=_signing_key_id(signed),
                 body=json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
             ))
-        results = await self.store.insert_objects(news)
+        results = await self.store.objects.insert_objects(news)
         inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
         if inserted:
             for listener in self.listeners:

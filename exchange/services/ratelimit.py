@@ -54,7 +54,7 @@ class RateLimiter:
         self._roll()
         window, counts = self._window, self._local
         self._local = {}
-        totals = await self.store.add_rate_counts(window, counts)
+        totals = await self.store.counters.add_rate_counts(window, counts)
         if window == self._window:
             self._shared = totals
 

@@ -98,7 +98,7 @@ class DeliveryLedger:
         pending, self._pending = self._pending, {}
         when = format_ts(now())
         for member, objects in pending.items():
-            await self.store.record_deliveries(member, list(objects.values()), when)
+            await self.store.statuses.record_deliveries(member, list(objects.values()), when)
 
     def start(self) -> None:
         self._job.start()
@@ -161,7 +161,7 @@ class ReadService:
                 flt = flt.model_copy(update={"ids": fixed.ids, "versions": fixed.versions}
                                      if scope.startswith("versions") else {"ids": fixed.ids})
             after = 0
-        page: Page = await self.store.read_objects(
+        page: Page = await self.store.objects.read_objects(
             reader, ReadQuery(collection=collection.alias, filter=flt, after_seq=after,
                               limit=limit),
             with_body=with_body,
@@ -217,7 +217,7 @@ class ReadService:
         # publisher from withdrawing its object.
         reader = self.reader(principal, collection).model_copy(update={"inbound": ()})
         flt = parse_filter(params, allow=OBJECT_BY_ID_FILTERS, default_versions=("all",))
-        page = await self.store.read_objects(
+        page = await self.store.objects.read_objects(
             reader,
             ReadQuery(collection=collection.alias,
                       filter=flt.model_copy(update={"ids": (stix_id,)}), limit=10_000),
@@ -234,4 +234,4 @@ class ReadService:
         if not principal.can_write:
             raise PermissionDenied("this token is read-only")
         versions = None if set(flt.versions) == {"all"} else [o.version for o in page.objects]
-        return await self.store.delete_objects(stix_id, versions, format_ts(now()))
+        return await self.store.objects.delete_objects(stix_id, versions, format_ts(now()))

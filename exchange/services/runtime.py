@@ -71,7 +71,7 @@ async def bootstrap(store: Store, keys: KeyService, publish: PublishService, ide
         },
         *(dict(d, created=stamp, modified=stamp) for d in extension_definitions()),
     ]
-    held = await store.object_authors([o["id"] for o in own])
+    held = await store.objects.object_authors([o["id"] for o in own])
     missing = [o for o in own if o["id"] not in held]
     if missing:
         await publish.store_own(missing)

@@ -37,7 +37,8 @@ import orjson
 
 from exchange.errors import InvalidInput
 from exchange.store.base import Store
-from exchange.store.sql import SqlStore, Tx
+from exchange.store.rows import Tx
+from exchange.store.sql import SqlStore
 from exchange.timeutil import format_ts, now, parse_ts
 
 FORMAT = "exchange-backup"

@@ -1,4 +1,4 @@
-"""The Store protocol: everything the services need from a database.
+"""The Store protocol and its repositories: everything the services need from a database.
 
 Stores never raise HTTP errors; they raise ``exchange.errors`` subclasses
 (``NotFound``, ``Conflict``, ``StoreUnavailable``) or return values.
@@ -33,24 +33,8 @@ if TYPE_CHECKING:
     from exchange.store.pgchannel import PgChannel
 
 
-class Store(Protocol):
-    """One database. Every method is a short transaction of its own."""
-
-    url: str
-
-    async def open(self) -> None:
-        """Connect and bring the schema to the current version."""
-
-    async def close(self) -> None: ...
-
-    async def schema_version(self) -> tuple[int, int]:
-        """(version in the database, version this code expects)."""
-
-    async def ping(self) -> None:
-        """Raise StoreUnavailable unless the database answers."""
-
-    # --- secrets shared by every worker (cursor MAC key, the exchange's own signing key)
-    async def get_or_create_secret(self, name: str, value: bytes) -> bytes: ...
+class MemberRepository(Protocol):
+    """Members, their API tokens and their signing keys."""
 
     # --- members
     async def add_member(self, member: Member) -> None: ...
@@ -71,6 +55,10 @@ class Store(Protocol):
     async def list_keys(self, member_id: str | None = None) -> list[Key]: ...
     async def revoke_key(self, key_id: str, since: str) -> Key: ...
 
+
+class SharingRepository(Protocol):
+    """Sharing groups and standing rules (what the policy reads of the readers' world)."""
+
     # --- groups
     async def create_group(self, name: str, created: str) -> None: ...
     async def add_group_member(self, name: str, member_id: str) -> Group: ...
@@ -82,6 +70,10 @@ class Store(Protocol):
     async def add_rule(self, rule: StandingRule, identity: str) -> None: ...
     async def list_rules(self, member_id: str | None = None) -> list[StandingRule]: ...
     async def delete_rule(self, rule_id: str) -> None: ...
+
+
+class ObjectRepository(Protocol):
+    """Object versions: the one read query (policy applied in it), insert, withdrawal."""
 
     # --- objects
     async def insert_objects(self, objects: Sequence[NewObject]) -> list[InsertResult]:
@@ -105,27 +97,68 @@ class Store(Protocol):
     async def delete_objects(self, stix_id: str, versions: Sequence[str] | None, when: str) -> int:
         """Withdraw versions (all when None); return how many."""
 
-    def notification_channel(self, name: str) -> PgChannel | None:
-        """A channel that wakes every worker on this database (PostgreSQL LISTEN/NOTIFY);
-        None where the store has none (SQLite: one process writes, the poll sees the rest)."""
-
     async def count_objects(self) -> tuple[int, int]:
         """(live, withdrawn) object versions."""
 
     async def latest_seq(self) -> int: ...
+
+
+class StatusRepository(Protocol):
+    """TAXII status resources and the delivery ledger."""
 
     # --- statuses
     async def save_status(self, status: Status) -> None: ...
     async def get_status(self, status_id: str) -> Status | None: ...
     async def expire_statuses(self, before: str) -> int: ...
 
+    # --- delivery ledger
+    async def record_deliveries(self, member_id: str, objects: Sequence[StoredObject], when: str) -> None: ...
+    async def list_deliveries(self, stix_id: str) -> list[Delivery]: ...
+
+
+class CounterRepository(Protocol):
+    """Counters every worker shares."""
+
     # --- rate limits
     async def add_rate_counts(self, window_start: int, counts: dict[str, int]) -> dict[str, int]:
         """Add request counts for one window; return every caller's total in it."""
 
-    # --- delivery ledger
-    async def record_deliveries(self, member_id: str, objects: Sequence[StoredObject], when: str) -> None: ...
-    async def list_deliveries(self, stix_id: str) -> list[Delivery]: ...
+
+class Store(Protocol):
+    """One database: its lifecycle, and the repositories by concern over its transactions
+    (``exchange.store.sql.SqlStore`` for both SQLite and PostgreSQL)."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect and bring the schema to the current version."""
+
+    async def close(self) -> None: ...
+
+    async def schema_version(self) -> tuple[int, int]:
+        """(version in the database, version this code expects)."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+
+    # --- secrets shared by every worker (cursor MAC key, the exchange's own signing key)
+    async def get_or_create_secret(self, name: str, value: bytes) -> bytes: ...
+
+    def notification_channel(self, name: str) -> PgChannel | None:
+        """A channel that wakes every worker on this database (PostgreSQL LISTEN/NOTIFY);
+        None where the store has none (SQLite: one process writes, the poll sees the rest)."""
+
+    # --- the repositories, each method a short transaction of its own
+    @property
+    def members(self) -> MemberRepository: ...
+    @property
+    def sharing(self) -> SharingRepository: ...
+    @property
+    def objects(self) -> ObjectRepository: ...
+    @property
+    def statuses(self) -> StatusRepository: ...
+    @property
+    def counters(self) -> CounterRepository: ...
 
 
 def open_store(url: str) -> Store:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from exchange.errors import StoreUnavailable
-from exchange.store.sql import Row, SqlStore, Tx
+from exchange.store.rows import Row, Tx
+from exchange.store.sql import SqlStore
 
 if TYPE_CHECKING:
     from exchange.store.pgchannel import PgChannel

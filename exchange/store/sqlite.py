@@ -16,7 +16,8 @@ from pathlib import Path
 import aiosqlite
 
 from exchange.errors import InvalidInput, StoreUnavailable
-from exchange.store.sql import Row, SqlStore
+from exchange.store.rows import Row
+from exchange.store.sql import SqlStore
 
 READERS = 4
 

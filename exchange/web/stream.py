@@ -200,13 +200,13 @@ class EventStream:
         while True:
             coalescer = self.services.coalescer
             # committed before the read below starts
-            head: int = await coalescer.run("head", store.latest_seq)
+            head: int = await coalescer.run("head", store.objects.latest_seq)
             query = ReadQuery(collection=self.collection.alias, filter=self.flt,
                               after_seq=self.cursor, limit=self.batch)
             reader = self.reader
             page: Page = await coalescer.run(
                 ("page", reader, query, head),
-                functools.partial(store.read_objects, reader, query),
+                functools.partial(store.objects.read_objects, reader, query),
             )
             if page.objects:
                 if not await self._still_allowed():
@@ -310,7 +310,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         notifier.subscribe() as subscription,  # before the head is read: nothing slips by
         metrics.stream_subscriber() if metrics is not None else contextlib.nullcontext(),
     ):
-        head = await services.store.latest_seq()
+        head = await services.store.objects.latest_seq()
         cursor = head if start is None else start
         response = web.StreamResponse(status=200, headers=_headers(request))
         await response.prepare(request)

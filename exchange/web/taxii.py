@@ -106,7 +106,7 @@ async def status(request: web.Request) -> web.Response:
     principal = principal_of(request)
     if not principal.is_member:
         raise NotAuthenticated("status resources need an API token")
-    found = await request.app[SERVICES].store.get_status(request.match_info["status_id"])
+    found = await request.app[SERVICES].store.statuses.get_status(request.match_info["status_id"])
     if found is None or found.member != principal.member:
         raise NotFound("no such status")
     return taxii_response(found.to_taxii())

@@ -45,8 +45,8 @@ async def test_counts_are_shared_through_the_store(tmp_path: Path) -> None:
     store = SqliteStore(f"sqlite:///{tmp_path / 'x.db'}")
     await store.open()
     try:
-        assert await store.add_rate_counts(600, {"a": 2}) == {"a": 2}
-        assert await store.add_rate_counts(600, {"a": 3, "b": 1}) == {"a": 5, "b": 1}
-        assert await store.add_rate_counts(720, {}) == {}
+        assert await store.counters.add_rate_counts(600, {"a": 2}) == {"a": 2}
+        assert await store.counters.add_rate_counts(600, {"a": 3, "b": 1}) == {"a": 5, "b": 1}
+        assert await store.counters.add_rate_counts(720, {}) == {}
     finally:
         await store.close()

@@ -205,12 +205,12 @@ async def test_member_receives_what_it_may_read_as_it_is_posted(
     try:
         deadline = time.monotonic() + WAIT
         while True:
-            members = {d.member for d in await store.list_deliveries(green["id"])}
+            members = {d.member for d in await store.statuses.list_deliveries(green["id"])}
             if {reader.id, insider.id} <= members or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
         assert {reader.id, insider.id} <= members
-        assert reader.id not in {d.member for d in await store.list_deliveries(amber["id"])}
+        assert reader.id not in {d.member for d in await store.statuses.list_deliveries(amber["id"])}
     finally:
         await store.close()
 
@@ -424,7 +424,7 @@ async def test_a_stalled_write_ends_the_stream_with_resume(
             events = stream_module.EventStream(
                 Request(), StuckResponse(), services, find_collection("public"),  # type: ignore[arg-type]
                 ANONYMOUS, ObjectFilter(versions=("all",)), sub, 0,
-                await services.store.latest_seq(),
+                await services.store.objects.latest_seq(),
             )
             await asyncio.wait_for(events.run(), WAIT)
     finally:

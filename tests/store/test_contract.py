@@ -157,11 +157,11 @@ def member_of(member: Member) -> str:
 
 async def add_members(store: Store, *members: Member) -> None:
     for m in members:
-        await store.add_member(m)
+        await store.members.add_member(m)
 
 
 async def insert(store: Store, *objects: NewObject) -> None:
-    results = await store.insert_objects(objects)
+    results = await store.objects.insert_objects(objects)
     assert [r.outcome for r in results] == [InsertOutcome.INSERTED] * len(objects), results
 
 
@@ -174,7 +174,7 @@ async def read(
     **flt: object,
 ) -> list[StoredObject]:
     query = ReadQuery(collection=collection, filter=ObjectFilter(**flt), limit=1000)  # type: ignore[arg-type]
-    page = await store.read_objects(who, query, with_body=with_body)
+    page = await store.objects.read_objects(who, query, with_body=with_body)
     assert page.more is False
     return list(page.objects)
 
@@ -197,17 +197,17 @@ async def test_migrations_are_idempotent(store_factory) -> None:  # type: ignore
     assert have == want >= 1
     await first.ping()
     member = make_member("persistent")
-    await first.add_member(member)
+    await first.members.add_member(member)
     await first.close()
 
     again = store_factory()
     await again.open()  # migrating an up-to-date database changes nothing
     assert await again.schema_version() == (want, want)
-    assert await again.get_member(member.id) == member
+    assert await again.members.get_member(member.id) == member
     third = store_factory()
     await third.open()  # and a second process opening the same database meanwhile is fine
     assert await third.schema_version() == (want, want)
-    assert [m.id for m in await third.list_members()] == [member.id]
+    assert [m.id for m in await third.members.list_members()] == [member.id]
 
 
 async def test_secret_get_or_create_keeps_the_first_value(store: Store) -> None:
@@ -224,28 +224,28 @@ async def test_members(store: Store) -> None:
     bob = make_member("Bob", kind=MemberKind.GOVERNMENT, sector="energy", economy="FR")
     await add_members(store, alice, bob)
 
-    assert await store.get_member(alice.id) == alice
-    assert await store.get_member_by_identity(bob.identity) == bob
-    assert await store.get_member_by_identity(f"identity--{uuid.uuid4()}") is None
-    assert await store.list_members() == [alice, bob]
+    assert await store.members.get_member(alice.id) == alice
+    assert await store.members.get_member_by_identity(bob.identity) == bob
+    assert await store.members.get_member_by_identity(f"identity--{uuid.uuid4()}") is None
+    assert await store.members.list_members() == [alice, bob]
 
-    suspended = await store.set_member_status(bob.id, MemberStatus.SUSPENDED)
+    suspended = await store.members.set_member_status(bob.id, MemberStatus.SUSPENDED)
     assert suspended.status is MemberStatus.SUSPENDED
-    assert (await store.get_member(bob.id)).status is MemberStatus.SUSPENDED
-    assert (await store.set_member_status(bob.id, MemberStatus.ACTIVE)).status is MemberStatus.ACTIVE
+    assert (await store.members.get_member(bob.id)).status is MemberStatus.SUSPENDED
+    assert (await store.members.set_member_status(bob.id, MemberStatus.ACTIVE)).status is MemberStatus.ACTIVE
 
     with pytest.raises(Conflict):
-        await store.add_member(make_member("Alice"))
+        await store.members.add_member(make_member("Alice"))
     with pytest.raises(NotFound):
-        await store.get_member("mem-nobody")
+        await store.members.get_member("mem-nobody")
     with pytest.raises(NotFound):
-        await store.set_member_status("mem-nobody", MemberStatus.SUSPENDED)
-    assert await store.list_members() == [alice, bob]
+        await store.members.set_member_status("mem-nobody", MemberStatus.SUSPENDED)
+    assert await store.members.list_members() == [alice, bob]
 
 
 async def test_tokens(store: Store) -> None:
     alice = make_member("Alice")
-    await store.add_member(alice)
+    await store.members.add_member(alice)
     token = Token(
         token_id="tok-1",
         member=alice.id,
@@ -262,25 +262,25 @@ async def test_tokens(store: Store) -> None:
         created=dt(1),
         expires=None,
     )
-    await store.add_token(token)
-    await store.add_token(forever)
+    await store.members.add_token(token)
+    await store.members.add_token(forever)
 
-    assert await store.find_token("a" * 64) == token
-    assert await store.find_token("b" * 64) == forever
-    assert await store.find_token("c" * 64) is None
-    assert await store.get_token("tok-2") == forever
+    assert await store.members.find_token("a" * 64) == token
+    assert await store.members.find_token("b" * 64) == forever
+    assert await store.members.find_token("c" * 64) is None
+    assert await store.members.get_token("tok-2") == forever
 
-    revoked = await store.revoke_token("tok-1", ts(3))
+    revoked = await store.members.revoke_token("tok-1", ts(3))
     assert revoked.revoked == dt(3)
-    assert (await store.revoke_token("tok-1", ts(5))).revoked == dt(3)  # the first revocation stays
-    found = await store.find_token("a" * 64)
+    assert (await store.members.revoke_token("tok-1", ts(5))).revoked == dt(3)  # the first revocation stays
+    found = await store.members.find_token("a" * 64)
     assert found is not None and found.revoked == dt(3)
-    assert (await store.get_token("tok-2")).revoked is None
+    assert (await store.members.get_token("tok-2")).revoked is None
 
     with pytest.raises(NotFound):
-        await store.revoke_token("tok-nope", ts(3))
+        await store.members.revoke_token("tok-nope", ts(3))
     with pytest.raises(NotFound):
-        await store.get_token("tok-nope")
+        await store.members.get_token("tok-nope")
 
 
 async def test_keys(store: Store) -> None:
@@ -316,27 +316,27 @@ async def test_keys(store: Store) -> None:
         created=dt(2),
     )
     for key in (k_alice, k_bob, k_exchange):
-        await store.add_key(key)
+        await store.members.add_key(key)
 
-    assert await store.get_key(k_alice.key_id) == k_alice
-    assert await store.get_key(k_exchange.key_id) == k_exchange
-    assert await store.get_key("f" * 64) is None
-    assert await store.list_keys() == [k_alice, k_bob, k_exchange]
-    assert await store.list_keys(bob.id) == [k_bob]
+    assert await store.members.get_key(k_alice.key_id) == k_alice
+    assert await store.members.get_key(k_exchange.key_id) == k_exchange
+    assert await store.members.get_key("f" * 64) is None
+    assert await store.members.list_keys() == [k_alice, k_bob, k_exchange]
+    assert await store.members.list_keys(bob.id) == [k_bob]
 
     with pytest.raises(Conflict):
-        await store.add_key(k_alice.model_copy(update={"member": bob.id}))
+        await store.members.add_key(k_alice.model_copy(update={"member": bob.id}))
 
-    assert (await store.revoke_key(k_alice.key_id, ts(10))).revoked_since == dt(10)
+    assert (await store.members.revoke_key(k_alice.key_id, ts(10))).revoked_since == dt(10)
     # an earlier moment moves the revocation back; a later one keeps the earlier
-    assert (await store.revoke_key(k_alice.key_id, ts(5))).revoked_since == dt(5)
-    assert (await store.revoke_key(k_alice.key_id, ts(20))).revoked_since == dt(5)
-    stored = await store.get_key(k_alice.key_id)
+    assert (await store.members.revoke_key(k_alice.key_id, ts(5))).revoked_since == dt(5)
+    assert (await store.members.revoke_key(k_alice.key_id, ts(20))).revoked_since == dt(5)
+    stored = await store.members.get_key(k_alice.key_id)
     assert stored is not None and stored.revoked_since == dt(5)
-    assert (await store.get_key(k_bob.key_id)).revoked_since is None  # type: ignore[union-attr]
+    assert (await store.members.get_key(k_bob.key_id)).revoked_since is None  # type: ignore[union-attr]
 
     with pytest.raises(NotFound):
-        await store.revoke_key("f" * 64, ts(1))
+        await store.members.revoke_key("f" * 64, ts(1))
 
 
 # --- groups, rules ----------------------------------------------------------------------------
@@ -345,34 +345,34 @@ async def test_keys(store: Store) -> None:
 async def test_groups(store: Store) -> None:
     alice, bob = make_member("Alice"), make_member("Bob")
     await add_members(store, alice, bob)
-    await store.create_group("analysts", ts(0))
-    await store.create_group("zeta", ts(0))
-    await store.create_group("empty", ts(0))
+    await store.sharing.create_group("analysts", ts(0))
+    await store.sharing.create_group("zeta", ts(0))
+    await store.sharing.create_group("empty", ts(0))
 
-    assert await store.add_group_member("analysts", bob.id) == Group(
+    assert await store.sharing.add_group_member("analysts", bob.id) == Group(
         name="analysts", members=(bob.id,)
     )
-    group = await store.add_group_member("analysts", alice.id)
+    group = await store.sharing.add_group_member("analysts", alice.id)
     assert set(group.members) == {alice.id, bob.id}
-    again = await store.add_group_member("analysts", alice.id)  # adding twice is harmless
+    again = await store.sharing.add_group_member("analysts", alice.id)  # adding twice is harmless
     assert sorted(again.members) == sorted(group.members)
-    await store.add_group_member("zeta", alice.id)
+    await store.sharing.add_group_member("zeta", alice.id)
 
-    assert sorted((await store.get_group("analysts")).members) == sorted([alice.id, bob.id])
-    listed = {g.name: set(g.members) for g in await store.list_groups()}
+    assert sorted((await store.sharing.get_group("analysts")).members) == sorted([alice.id, bob.id])
+    listed = {g.name: set(g.members) for g in await store.sharing.list_groups()}
     assert listed == {"analysts": {alice.id, bob.id}, "zeta": {alice.id}, "empty": set()}
-    assert await store.groups_of(alice.id) == ["analysts", "zeta"]
-    assert await store.groups_of(bob.id) == ["analysts"]
-    assert await store.groups_of("mem-nobody") == []
+    assert await store.sharing.groups_of(alice.id) == ["analysts", "zeta"]
+    assert await store.sharing.groups_of(bob.id) == ["analysts"]
+    assert await store.sharing.groups_of("mem-nobody") == []
 
     with pytest.raises(Conflict):
-        await store.create_group("analysts", ts(1))
+        await store.sharing.create_group("analysts", ts(1))
     with pytest.raises(NotFound):
-        await store.add_group_member("nope", alice.id)
+        await store.sharing.add_group_member("nope", alice.id)
     with pytest.raises(NotFound):
-        await store.add_group_member("analysts", "mem-nobody")
+        await store.sharing.add_group_member("analysts", "mem-nobody")
     with pytest.raises(NotFound):
-        await store.get_group("nope")
+        await store.sharing.get_group("nope")
 
 
 def _normal(rule: StandingRule) -> tuple[object, ...]:
@@ -408,21 +408,21 @@ async def test_rules(store: Store) -> None:
         values=("indicator", "malware"),
         created=dt(3),
     )
-    await store.add_rule(outbound, identity=alice.identity)
-    await store.add_rule(deny, identity=alice.identity)
-    await store.add_rule(inbound, identity=bob.identity)
+    await store.sharing.add_rule(outbound, identity=alice.identity)
+    await store.sharing.add_rule(deny, identity=alice.identity)
+    await store.sharing.add_rule(inbound, identity=bob.identity)
 
-    assert [_normal(r) for r in await store.list_rules()] == [
+    assert [_normal(r) for r in await store.sharing.list_rules()] == [
         _normal(outbound), _normal(deny), _normal(inbound)
     ]
-    assert sorted((await store.list_rules())[0].values) == ["economy:DE", "kind:government"]
-    assert [r.rule_id for r in await store.list_rules(alice.id)] == ["rule-1", "rule-2"]
-    assert [_normal(r) for r in await store.list_rules(bob.id)] == [_normal(inbound)]
+    assert sorted((await store.sharing.list_rules())[0].values) == ["economy:DE", "kind:government"]
+    assert [r.rule_id for r in await store.sharing.list_rules(alice.id)] == ["rule-1", "rule-2"]
+    assert [_normal(r) for r in await store.sharing.list_rules(bob.id)] == [_normal(inbound)]
 
-    await store.delete_rule("rule-1")
-    assert [r.rule_id for r in await store.list_rules()] == ["rule-2", "rule-3"]
+    await store.sharing.delete_rule("rule-1")
+    assert [r.rule_id for r in await store.sharing.list_rules()] == ["rule-2", "rule-3"]
     with pytest.raises(NotFound):
-        await store.delete_rule("rule-1")
+        await store.sharing.delete_rule("rule-1")
 
 
 # --- statuses, deliveries ---------------------------------------------------------------------
@@ -451,16 +451,16 @@ async def test_statuses(store: Store) -> None:
         pending_count=1,
         pendings=(StatusSuccess(id="indicator--z"),),
     )
-    await store.save_status(old)
-    await store.save_status(new)
-    assert await store.get_status(old.id) == old
-    assert await store.get_status(new.id) == new
-    assert await store.get_status(str(uuid.uuid4())) is None
+    await store.statuses.save_status(old)
+    await store.statuses.save_status(new)
+    assert await store.statuses.get_status(old.id) == old
+    assert await store.statuses.get_status(new.id) == new
+    assert await store.statuses.get_status(str(uuid.uuid4())) is None
 
-    assert await store.expire_statuses(ts(2)) == 1
-    assert await store.get_status(old.id) is None
-    assert await store.get_status(new.id) == new
-    assert await store.expire_statuses(ts(2)) == 0
+    assert await store.statuses.expire_statuses(ts(2)) == 1
+    assert await store.statuses.get_status(old.id) is None
+    assert await store.statuses.get_status(new.id) == new
+    assert await store.statuses.expire_statuses(ts(2)) == 0
 
 
 async def test_deliveries(store: Store) -> None:
@@ -473,18 +473,18 @@ async def test_deliveries(store: Store) -> None:
     stored = await read(store, as_reader(bob), versions=("all",))
     by_version = {(o.stix_id, o.version): o for o in stored}
 
-    await store.record_deliveries(bob.id, [by_version[(a1.stix_id, ts(1))]], ts(5))
-    await store.record_deliveries(bob.id, [by_version[(a1.stix_id, ts(1))]], ts(6))  # idempotent
-    await store.record_deliveries(alice.id, stored, ts(7))
-    await store.record_deliveries(alice.id, [], ts(8))
+    await store.statuses.record_deliveries(bob.id, [by_version[(a1.stix_id, ts(1))]], ts(5))
+    await store.statuses.record_deliveries(bob.id, [by_version[(a1.stix_id, ts(1))]], ts(6))  # idempotent
+    await store.statuses.record_deliveries(alice.id, stored, ts(7))
+    await store.statuses.record_deliveries(alice.id, [], ts(8))
 
-    assert await store.list_deliveries(a1.stix_id) == [
+    assert await store.statuses.list_deliveries(a1.stix_id) == [
         Delivery(member=bob.id, stix_id=a1.stix_id, version=ts(1), delivered=ts(5)),
         Delivery(member=alice.id, stix_id=a1.stix_id, version=ts(1), delivered=ts(7)),
         Delivery(member=alice.id, stix_id=a1.stix_id, version=ts(2), delivered=ts(7)),
     ]
-    assert [d.member for d in await store.list_deliveries(other.stix_id)] == [alice.id]
-    assert await store.list_deliveries("indicator--unknown") == []
+    assert [d.member for d in await store.statuses.list_deliveries(other.stix_id)] == [alice.id]
+    assert await store.statuses.list_deliveries("indicator--unknown") == []
 
 
 # --- insert, delete, facts --------------------------------------------------------------------
@@ -492,12 +492,12 @@ async def test_deliveries(store: Store) -> None:
 
 async def test_insert_assigns_distinct_increasing_date_added_and_seq(store: Store) -> None:
     alice = make_member("Alice")
-    await store.add_member(alice)
-    assert await store.latest_seq() == 0
-    assert await store.insert_objects([]) == []
+    await store.members.add_member(alice)
+    assert await store.objects.latest_seq() == 0
+    assert await store.objects.insert_objects([]) == []
 
-    first = await store.insert_objects([new_object(alice) for _ in range(6)])
-    second = await store.insert_objects([new_object(alice) for _ in range(4)])
+    first = await store.objects.insert_objects([new_object(alice) for _ in range(6)])
+    second = await store.objects.insert_objects([new_object(alice) for _ in range(4)])
     results = first + second
     assert all(r.outcome is InsertOutcome.INSERTED for r in results)
     seqs = [r.seq for r in results]
@@ -507,7 +507,7 @@ async def test_insert_assigns_distinct_increasing_date_added_and_seq(store: Stor
     assert [parse_ts(d) for d in stamps] == sorted({parse_ts(d) for d in stamps})  # type: ignore[arg-type]
     assert all(len(d) == 27 and d.endswith("Z") for d in stamps)  # type: ignore[union-attr]
     assert max(seqs[:6]) < min(seqs[6:])  # type: ignore[type-var]
-    assert await store.latest_seq() == seqs[-1]
+    assert await store.objects.latest_seq() == seqs[-1]
 
     stored = await read(store, as_reader(alice), versions=("all",))
     assert [(o.seq, o.date_added) for o in stored] == list(zip(seqs, stamps, strict=True))
@@ -515,14 +515,14 @@ async def test_insert_assigns_distinct_increasing_date_added_and_seq(store: Stor
 
 async def test_insert_duplicate_and_conflict(store: Store) -> None:
     alice = make_member("Alice")
-    await store.add_member(alice)
+    await store.members.add_member(alice)
     original = new_object(alice, version=ts(1), note="original")
     await insert(store, original)
 
     other_body = new_object(alice, stix_id=original.stix_id, version=ts(1), note="changed")
     newer = new_object(alice, stix_id=original.stix_id, version=ts(2), note="changed")
     fresh = new_object(alice, version=ts(1))
-    results = await store.insert_objects([original, other_body, fresh, newer, fresh])
+    results = await store.objects.insert_objects([original, other_body, fresh, newer, fresh])
     assert [r.outcome for r in results] == [
         InsertOutcome.DUPLICATE,
         InsertOutcome.CONFLICT,
@@ -549,9 +549,9 @@ async def test_insert_duplicate_and_conflict(store: Store) -> None:
 
 async def test_objects_without_version_get_date_added_as_version(store: Store) -> None:
     alice = make_member("Alice")
-    await store.add_member(alice)
+    await store.members.add_member(alice)
     versionless = new_object(alice, version="")
-    [result] = await store.insert_objects([versionless])
+    [result] = await store.objects.insert_objects([versionless])
     assert result.outcome is InsertOutcome.INSERTED
     assert result.version == result.date_added
     [stored] = await read(store, as_reader(alice), ids=(versionless.stix_id,))
@@ -567,7 +567,7 @@ async def test_delete_objects_hides_them_from_reads(store: Store) -> None:
     keep = new_object(alice)
     await insert(store, v1, v2, keep)
 
-    assert await store.delete_objects(v1.stix_id, [ts(1)], ts(5)) == 1
+    assert await store.objects.delete_objects(v1.stix_id, [ts(1)], ts(5)) == 1
     for who in (as_reader(alice), as_reader(bob)):
         rows = await read(store, who, versions=("all",))
         assert [(o.stix_id, o.version) for o in rows] == [(v1.stix_id, ts(2)), (keep.stix_id, ts(0))]
@@ -575,15 +575,15 @@ async def test_delete_objects_hides_them_from_reads(store: Store) -> None:
     [first] = await read(store, as_reader(bob), ids=(v1.stix_id,), versions=("first",))
     assert first.version == ts(2)
 
-    assert await store.delete_objects(v1.stix_id, None, ts(6)) == 1
-    assert await store.delete_objects(v1.stix_id, None, ts(7)) == 0
-    assert await store.delete_objects("indicator--unknown", None, ts(7)) == 0
+    assert await store.objects.delete_objects(v1.stix_id, None, ts(6)) == 1
+    assert await store.objects.delete_objects(v1.stix_id, None, ts(7)) == 0
+    assert await store.objects.delete_objects("indicator--unknown", None, ts(7)) == 0
     assert await read(store, as_reader(alice), ids=(v1.stix_id,), versions=("all",)) == []
     assert await visible(store, as_reader(bob)) == {keep.stix_id}
 
     # withdrawn objects stay known to the exchange
-    assert await store.object_authors([v1.stix_id]) == {v1.stix_id: alice.identity}
-    assert [f.deleted for f in await store.object_facts(v1.stix_id)] == [True, True]
+    assert await store.objects.object_authors([v1.stix_id]) == {v1.stix_id: alice.identity}
+    assert [f.deleted for f in await store.objects.object_facts(v1.stix_id)] == [True, True]
 
 
 async def test_object_authors(store: Store) -> None:
@@ -594,10 +594,10 @@ async def test_object_authors(store: Store) -> None:
     b2 = new_object(bob, stix_id=b.stix_id, version=ts(2))
     anonymous = new_object(None)
     await insert(store, a, b, b2, anonymous)
-    assert await store.object_authors(
+    assert await store.objects.object_authors(
         [a.stix_id, b.stix_id, anonymous.stix_id, "indicator--unknown", a.stix_id]
     ) == {a.stix_id: alice.identity, b.stix_id: bob.identity, anonymous.stix_id: None}
-    assert await store.object_authors([]) == {}
+    assert await store.objects.object_authors([]) == {}
 
 
 async def test_audience_markings(store: Store) -> None:
@@ -607,15 +607,15 @@ async def test_audience_markings(store: Store) -> None:
     marking = audience_marking(alice, entries)
     plain = new_object(alice)
     await insert(store, marking, plain)
-    assert await store.audience_markings(
+    assert await store.objects.audience_markings(
         [marking.stix_id, plain.stix_id, "marking-definition--unknown"]
     ) == {marking.stix_id: (marking.stix_id, alice.identity, entries)}
-    assert await store.audience_markings([]) == {}
+    assert await store.objects.audience_markings([]) == {}
 
 
 async def test_object_facts(store: Store) -> None:
     alice = make_member("Alice", sector="telecom")
-    await store.add_member(alice)
+    await store.members.add_member(alice)
     v2 = new_object(
         alice, version=ts(2), tlp=Tlp.AMBER, audience=("economy:FR", "sector:energy")
     )
@@ -623,7 +623,7 @@ async def test_object_facts(store: Store) -> None:
     stranger = new_object(None, tlp=Tlp.CLEAR)
     await insert(store, v2, v1, stranger)  # stored out of version order
 
-    facts = await store.object_facts(v2.stix_id)
+    facts = await store.objects.object_facts(v2.stix_id)
     assert facts == [
         policy.ObjectFacts(
             stix_id=v2.stix_id,
@@ -646,10 +646,10 @@ async def test_object_facts(store: Store) -> None:
             version=v2.version,
         ),
     ]
-    [fact] = await store.object_facts(stranger.stix_id)
+    [fact] = await store.objects.object_facts(stranger.stix_id)
     assert fact.author_identity is None and fact.author_sector is None
     assert fact.audience == ("public",)
-    assert await store.object_facts("indicator--unknown") == []
+    assert await store.objects.object_facts("indicator--unknown") == []
 
 
 # --- the sharing policy in read_objects -------------------------------------------------------
@@ -695,8 +695,8 @@ async def test_public_collection_holds_only_tlp_clear(store: Store, cast: dict[s
 async def test_audience_narrows_every_tlp(store: Store, cast: dict[str, Member]) -> None:
     pub, alice, bob, carol = cast["pub"], cast["alice"], cast["bob"], cast["carol"]
     await add_members(store, pub, alice, bob, carol)
-    await store.create_group("analysts", ts(0))
-    await store.add_group_member("analysts", alice.id)
+    await store.sharing.create_group("analysts", ts(0))
+    await store.sharing.add_group_member("analysts", alice.id)
 
     to_alice = new_object(pub, tlp=Tlp.AMBER, audience=(member_of(alice),))
     to_group = new_object(pub, tlp=Tlp.AMBER_STRICT, audience=("group:analysts",))
@@ -711,7 +711,7 @@ async def test_audience_narrows_every_tlp(store: Store, cast: dict[str, Member])
                   green_finance, either]
     await insert(store, *everything)
 
-    alice_reader = as_reader(alice, await store.groups_of(alice.id))
+    alice_reader = as_reader(alice, await store.sharing.groups_of(alice.id))
     assert await visible(store, alice_reader) == sids(to_alice, to_group, clear_de, green_finance)
     assert await visible(store, as_reader(bob)) == sids(
         to_sector, to_economy, to_kind, red, either
@@ -729,7 +729,7 @@ async def test_suspended_member_reads_nothing(store: Store, cast: dict[str, Memb
     await add_members(store, pub, alice)
     own = new_object(pub, tlp=Tlp.CLEAR)
     await insert(store, own, new_object(alice, tlp=Tlp.GREEN))
-    suspended = await store.set_member_status(pub.id, MemberStatus.SUSPENDED)
+    suspended = await store.members.set_member_status(pub.id, MemberStatus.SUSPENDED)
     assert await visible(store, as_reader(suspended)) == set()
     assert await visible(store, ANONYMOUS) == sids(own)
 
@@ -770,7 +770,7 @@ async def test_relationships_need_readable_ends(store: Store, cast: dict[str, Me
     assert await visible(store, as_reader(bob), ids=(secret.stix_id,)) == set()
 
     # once the exchange no longer holds the end, it no longer holds anything back
-    await store.delete_objects(secret.stix_id, None, ts(9))
+    await store.objects.delete_objects(secret.stix_id, None, ts(9))
     assert rel_secret.stix_id in await visible(store, as_reader(bob))
     assert secret.stix_id not in await visible(store, as_reader(bob))
 
@@ -806,7 +806,7 @@ async def test_marking_definitions_follow_what_references_them(
     assert await visible(store, ANONYMOUS) == sids(clear_marking)
     assert await visible(store, as_reader(pub)) == sids(*everything)
 
-    await store.delete_objects(o_alice.stix_id, None, ts(9))
+    await store.objects.delete_objects(o_alice.stix_id, None, ts(9))
     assert await visible(store, as_reader(alice)) == sids(clear_marking)
 
 
@@ -836,7 +836,7 @@ async def test_outbound_rules_narrow(store: Store, cast: dict[str, Member]) -> N
     await insert(store, clear, green, marking, amber, others, rel)
 
     require = outbound_rule(pub, RuleEffect.REQUIRE, "economy:DE", "kind:government")
-    await store.add_rule(require, identity=pub.identity)
+    await store.sharing.add_rule(require, identity=pub.identity)
     assert await visible(store, as_reader(alice)) == sids(clear, green, marking, amber, others, rel)
     assert await visible(store, as_reader(bob)) == sids(clear, green, marking, amber, others, rel)
     # Carol matches neither value: the publisher's objects, and what leads to them, are withheld
@@ -845,14 +845,14 @@ async def test_outbound_rules_narrow(store: Store, cast: dict[str, Member]) -> N
     assert await visible(store, as_reader(pub)) == sids(clear, green, marking, amber, others, rel)
 
     deny = outbound_rule(pub, RuleEffect.DENY, "sector:energy")
-    await store.add_rule(deny, identity=pub.identity)
+    await store.sharing.add_rule(deny, identity=pub.identity)
     assert await visible(store, as_reader(bob)) == sids(others)
     assert await visible(store, as_reader(alice)) == sids(clear, green, marking, amber, others, rel)
 
-    await store.delete_rule(require.rule_id)
+    await store.sharing.delete_rule(require.rule_id)
     assert await visible(store, as_reader(carol)) == sids(clear, green, others, rel)
     assert await visible(store, ANONYMOUS) == sids(clear)
-    await store.delete_rule(deny.rule_id)
+    await store.sharing.delete_rule(deny.rule_id)
     assert await visible(store, as_reader(bob)) == sids(clear, green, marking, amber, others, rel)
 
 
@@ -897,8 +897,8 @@ async def test_inbound_rules_filter(store: Store, cast: dict[str, Member]) -> No
         inbound_rule(carol, "sector", "finance", "energy"),
     ]
     for rule in rules:
-        await store.add_rule(rule, identity=carol.identity)
-    stored = {r.rule_id: r for r in await store.list_rules(carol.id)}
+        await store.sharing.add_rule(rule, identity=carol.identity)
+    stored = {r.rule_id: r for r in await store.sharing.list_rules(carol.id)}
     by_type, by_tlp, by_publisher, by_sector = (stored[r.rule_id] for r in rules)
 
     async def with_rules(*inbound: StandingRule) -> set[str]:
@@ -950,17 +950,17 @@ async def test_versions(store: Store, cast: dict[str, Member]) -> None:
     assert await versions(b, ts(2), "first") == only_single
     assert await versions(b, ts(5)) == only_single
     # the default filter is "last"
-    default = await store.read_objects(b, ReadQuery(collection="bulletins", filter=ObjectFilter(ids=(x,))))
+    default = await store.objects.read_objects(b, ReadQuery(collection="bulletins", filter=ObjectFilter(ids=(x,))))
     assert [o.version for o in default.objects] == []
     # once v3 is withdrawn, v2 (TLP:GREEN) is the latest and decides again
-    withdrawn_v3 = await store.delete_objects(x, [ts(3)], ts(9))
+    withdrawn_v3 = await store.objects.delete_objects(x, [ts(3)], ts(9))
     assert withdrawn_v3 == 1
     assert await versions(b, "last") == of_x(2)
     assert await versions(b, "all") == of_x(1, 2)
     assert await versions(a, "all") == of_x(1, 2)
 
     assert await versions(a, "last") == of_x(2)
-    await store.delete_objects(x, [ts(1)], ts(9))
+    await store.objects.delete_objects(x, [ts(1)], ts(9))
     assert await versions(b, "first") == of_x(2)
 
     # the reader's own inbound filter decides what "last" may be, too
@@ -998,7 +998,7 @@ async def test_paging_yields_everything_once_and_more_is_exact(
         seen: list[StoredObject] = []
         after = 0
         while True:
-            page = await store.read_objects(
+            page = await store.objects.read_objects(
                 reader, ReadQuery(collection="bulletins", after_seq=after, limit=limit)
             )
             assert len(page.objects) <= limit
@@ -1010,12 +1010,12 @@ async def test_paging_yields_everything_once_and_more_is_exact(
             after = page.objects[-1].seq
         assert seen == everything
 
-    past_end = await store.read_objects(
+    past_end = await store.objects.read_objects(
         reader, ReadQuery(collection="bulletins", after_seq=everything[-1].seq, limit=5)
     )
     assert past_end.objects == () and past_end.more is False
     with pytest.raises(InvalidInput):
-        await store.read_objects(reader, ReadQuery(collection="bulletins", limit=0))
+        await store.objects.read_objects(reader, ReadQuery(collection="bulletins", limit=0))
 
 
 async def test_filters(store: Store, cast: dict[str, Member]) -> None:
@@ -1073,7 +1073,7 @@ async def test_read_agrees_with_explain(store: Store, cast: dict[str, Member]) -
     table, decide alike."""
     pub, alice, bob, carol = cast["pub"], cast["alice"], cast["bob"], cast["carol"]
     await add_members(store, pub, alice, bob, carol)
-    await store.add_rule(
+    await store.sharing.add_rule(
         outbound_rule(pub, RuleEffect.DENY, "economy:US"), identity=pub.identity
     )
     objects = [
@@ -1088,7 +1088,7 @@ async def test_read_agrees_with_explain(store: Store, cast: dict[str, Member]) -
     await insert(store, *objects)
     outbound = {
         m.identity: [
-            r for r in await store.list_rules(m.id) if r.direction is RuleDirection.OUTBOUND
+            r for r in await store.sharing.list_rules(m.id) if r.direction is RuleDirection.OUTBOUND
         ]
         for m in cast.values()
     }
@@ -1096,7 +1096,7 @@ async def test_read_agrees_with_explain(store: Store, cast: dict[str, Member]) -
     for reader in readers:
         seen = await visible(store, reader)
         for obj in objects:
-            [facts] = await store.object_facts(obj.stix_id)
+            [facts] = await store.objects.object_facts(obj.stix_id)
             decision = policy.decide(
                 policy.READS,
                 policy.evidence(reader, facts, outbound=outbound[obj.author_identity or ""]),

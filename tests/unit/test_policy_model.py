@@ -658,7 +658,7 @@ async def withdraw(services: Services, model: Model, publisher: MMember, stix_id
 async def read_view(services: Services, reader: Principal, collection: str,
                     versions: str) -> list[tuple[str, str]]:
     flt = ObjectFilter() if versions == "last" else ObjectFilter(versions=(versions,))
-    page = await services.store.read_objects(
+    page = await services.store.objects.read_objects(
         reader, ReadQuery(collection=collection, filter=flt, limit=10_000))
     assert not page.more
     return [(o.stix_id, o.version) for o in page.objects]
@@ -671,7 +671,7 @@ async def page_store(services: Services, reader: Principal, collection: str, ver
     while True:
         limit = sizes[i % len(sizes)]
         i += 1
-        page = await services.store.read_objects(
+        page = await services.store.objects.read_objects(
             reader, ReadQuery(collection=collection, filter=ObjectFilter(versions=(versions,)),
                               after_seq=after, limit=limit), with_body=False)
         assert len(page.objects) <= limit

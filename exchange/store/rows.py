@@ -1,0 +1,109 @@
+"""What the SQL repositories share: the driver's transaction interface and row decoding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from exchange.models import (
+    Key,
+    Member,
+    MemberKind,
+    MemberStatus,
+    StoredObject,
+    Tlp,
+    Token,
+    TokenScope,
+)
+from exchange.timeutil import parse_ts
+
+if TYPE_CHECKING:
+    pass
+
+
+Row = Sequence[Any]
+
+
+class Tx(Protocol):
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int: ...
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
+    async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
+    async def fetchone(self, sql: str, params: Sequence[object] = ()) -> Row | None: ...
+
+
+def ts_or_none(value: str | None) -> Any:
+    return parse_ts(value) if value else None
+
+
+def member_from_row(row: Row) -> Member:
+    return Member(
+        id=row[0],
+        identity=row[1],
+        name=row[2],
+        kind=MemberKind(row[3]),
+        sector=row[4],
+        economy=row[5],
+        status=MemberStatus(row[6]),
+        created=parse_ts(row[7]),
+    )
+
+
+def token_from_row(row: Row) -> Token:
+    return Token(
+        token_id=row[0],
+        member=row[1],
+        token_hash=row[2],
+        scope=TokenScope(row[3]),
+        created=parse_ts(row[4]),
+        expires=ts_or_none(row[5]),
+        revoked=ts_or_none(row[6]),
+    )
+
+
+def key_from_row(row: Row) -> Key:
+    return Key(
+        key_id=row[0],
+        member=row[1],
+        identity=row[2],
+        public_key=row[3],
+        not_before=parse_ts(row[4]),
+        not_after=ts_or_none(row[5]),
+        revoked_since=ts_or_none(row[6]),
+        created=parse_ts(row[7]),
+    )
+
+
+def stored_from_row(row: Row) -> StoredObject:
+    return StoredObject(
+        seq=int(row[0]),
+        stix_id=row[1],
+        type=row[2],
+        spec_version=row[3],
+        version=row[4],
+        date_added=row[5],
+        author_identity=row[6],
+        tlp=Tlp(row[7]) if row[7] else None,
+        body=row[8] or "",
+    )
+
+
+MEMBER_COLS = "id, identity, name, kind, sector, economy, status, created"
+TOKEN_COLS = "token_id, member, token_hash, scope, created, expires, revoked"
+KEY_COLS = "key_id, member, identity, public_key, not_before, not_after, revoked_since, created"
+
+
+async def refresh_heads(tx: Tx, stix_ids: Sequence[str]) -> None:
+    """Point ``object_heads`` at each object's latest live version (none when every version
+    is withdrawn), in the caller's transaction."""
+    for stix_id in dict.fromkeys(stix_ids):
+        await tx.execute("DELETE FROM object_heads WHERE stix_id = ?", (stix_id,))
+        await tx.execute(
+            "INSERT INTO object_heads (stix_id, head_seq) SELECT stix_id, seq FROM objects"
+            " WHERE stix_id = ? AND deleted_at IS NULL AND key_revoked_at IS NULL"
+            " ORDER BY version DESC LIMIT 1",
+            (stix_id,),
+        )
+
+
+def chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

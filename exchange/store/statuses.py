@@ -1,0 +1,67 @@
+"""Status resources and the delivery ledger. (The statuses repository over ``SqlStore.transaction``.)"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from exchange.models import (
+    Delivery,
+    Status,
+    StoredObject,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+if TYPE_CHECKING:
+    from exchange.store.sql import SqlStore
+
+
+class SqlStatuses:
+    """Status resources and the delivery ledger."""
+
+    def __init__(self, db: SqlStore) -> None:
+        self.db = db
+
+    # --- statuses -----------------------------------------------------------------------------
+
+    async def save_status(self, status: Status) -> None:
+        async with self.db.transaction(write=True) as tx:
+            await tx.execute(
+                "INSERT INTO statuses (id, member, created, body) VALUES (?, ?, ?, ?)",
+                (status.id, status.member, status.request_timestamp, status.model_dump_json()),
+            )
+
+    async def get_status(self, status_id: str) -> Status | None:
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone("SELECT body FROM statuses WHERE id = ?", (status_id,))
+        return Status.model_validate_json(row[0]) if row else None
+
+    async def expire_statuses(self, before: str) -> int:
+        async with self.db.transaction(write=True) as tx:
+            return await tx.execute("DELETE FROM statuses WHERE created < ?", (before,))
+
+    # --- deliveries ---------------------------------------------------------------------------
+
+    async def record_deliveries(
+        self, member_id: str, objects: Sequence[StoredObject], when: str
+    ) -> None:
+        if not objects:
+            return
+        async with self.db.transaction(write=True) as tx:
+            await tx.executemany(
+                "INSERT INTO deliveries (member, stix_id, version, delivered) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (stix_id, version, member) DO NOTHING",
+                [(member_id, o.stix_id, o.version, when) for o in objects],
+            )
+
+    async def list_deliveries(self, stix_id: str) -> list[Delivery]:
+        async with self.db.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT member, stix_id, version, delivered FROM deliveries WHERE stix_id = ?"
+                " ORDER BY delivered, member, version",
+                (stix_id,),
+            )
+        return [Delivery(member=r[0], stix_id=r[1], version=r[2], delivered=r[3]) for r in rows]
