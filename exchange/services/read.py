@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from exchange.errors import NotAuthenticated, NotFound, PermissionDenied
-from exchange.models import ObjectFilter, Page, Principal, ReadQuery, StoredObject
+from exchange.models import ObjectFilter, Page, Principal, ReadQuery, Status, StoredObject
 from exchange.policy import ANONYMOUS
 from exchange.services.periodic import Periodic
 from exchange.store.base import Store
@@ -122,6 +122,21 @@ class ReadService:
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.ledger = ledger
+
+    async def status(self, principal: Principal, status_id: str) -> Status:
+        """A status resource, for the member that posted it only (else ``NotFound``)."""
+        found = await self.store.statuses.get_status(status_id)
+        if found is None or found.member != principal.member:
+            raise NotFound("no such status")
+        return found
+
+    async def head(self) -> int:
+        """The seq of the latest stored object version (where a stream starts)."""
+        return await self.store.objects.latest_seq()
+
+    async def stream_page(self, reader: Principal, query: ReadQuery) -> Page:
+        """One page of what ``reader`` may read (the stream's catch-up; no paging state)."""
+        return await self.store.objects.read_objects(reader, query)
 
     @staticmethod
     def reader(principal: Principal, collection: Collection) -> Principal:

@@ -195,18 +195,18 @@ class EventStream:
 
     async def _catch_up(self) -> str | None:
         """Send everything readable after the cursor; a reason to stop, or None."""
-        store = self.services.store
+        read = self.services.read
         ledger = self.services.read.ledger
         while True:
             coalescer = self.services.coalescer
             # committed before the read below starts
-            head: int = await coalescer.run("head", store.objects.latest_seq)
+            head: int = await coalescer.run("head", read.head)
             query = ReadQuery(collection=self.collection.alias, filter=self.flt,
                               after_seq=self.cursor, limit=self.batch)
             reader = self.reader
             page: Page = await coalescer.run(
                 ("page", reader, query, head),
-                functools.partial(store.objects.read_objects, reader, query),
+                functools.partial(read.stream_page, reader, query),
             )
             if page.objects:
                 if not await self._still_allowed():
@@ -310,7 +310,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         notifier.subscribe() as subscription,  # before the head is read: nothing slips by
         metrics.stream_subscriber() if metrics is not None else contextlib.nullcontext(),
     ):
-        head = await services.store.objects.latest_seq()
+        head = await services.read.head()
         cursor = head if start is None else start
         response = web.StreamResponse(status=200, headers=_headers(request))
         await response.prepare(request)

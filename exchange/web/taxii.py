@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 from aiohttp import web
 
-from exchange.errors import NotAuthenticated, NotFound, PermissionDenied, TooLarge
+from exchange.errors import NotAuthenticated, PermissionDenied, TooLarge
 from exchange.services.read import Collection, PageResult, find_collection, visible_collections
 from exchange.taxii.envelope import envelope_bytes
 from exchange.taxii.media import STIX, TAXII, check_accept, check_content_type
@@ -106,9 +106,7 @@ async def status(request: web.Request) -> web.Response:
     principal = principal_of(request)
     if not principal.is_member:
         raise NotAuthenticated("status resources need an API token")
-    found = await request.app[SERVICES].store.statuses.get_status(request.match_info["status_id"])
-    if found is None or found.member != principal.member:
-        raise NotFound("no such status")
+    found = await request.app[SERVICES].read.status(principal, request.match_info["status_id"])
     return taxii_response(found.to_taxii())
 
 
