@@ -5,7 +5,9 @@ groups, outbound and inbound standing rules) and a sequence of posts: audience m
 indicators, new versions, relationships, sightings, relays and withdrawals (DELETE by the
 publisher), each object with a TLP (sometimes a missing or doubled one) and sometimes one or two
 audience markings, and attempts to change a stored marking definition; finally a member's key
-may be revoked ``--since`` a moment of the sequence, and a member may be suspended. Everything
+may be revoked ``--since`` a moment of the sequence, members may join groups and a member's
+outbound rules may be removed after the posts, and a member may be suspended (and then
+reinstated, with every view checked again). Everything
 goes through the real publish pipeline (signed envelopes, ``PublishService.publish``) on a
 fresh database per example: SQLite, and PostgreSQL (a fresh schema) in a second test.
 ``bench/policy_worlds.py`` runs the same worlds by the thousand.
@@ -90,6 +92,11 @@ class Plan:
     explain: list[tuple[int, int]]
     # after the posts: revoke this member's key since the time of this op's object
     revoke: tuple[int, int] | None = None
+    # after the posts: members joining groups, one member's outbound rules removed
+    joins: list[tuple[int, str]] = field(default_factory=list)
+    drop_outbound: int | None = None
+    # after the suspension has been checked: reinstate the member and check again
+    reinstate: bool = False
 
 
 def entries_st(n: int, members_only: bool = False) -> st.SearchStrategy[Entry]:
@@ -212,7 +219,11 @@ def plans(draw: st.DrawFn) -> Plan:
                             max_size=4))
     revoke = draw(st.one_of(st.none(), st.tuples(st.integers(0, n - 1),
                                                   st.integers(0, len(ops) - 1))))
-    return Plan(members, groups, outbound, inbound, ops, suspend, page_sizes, explain, revoke)
+    joins = draw(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(GROUPS)), max_size=2))
+    drop_outbound = draw(st.one_of(st.none(), st.none(), st.integers(0, n - 1)))
+    reinstate = suspend is not None and draw(st.booleans())
+    return Plan(members, groups, outbound, inbound, ops, suspend, page_sizes, explain, revoke,
+                joins, drop_outbound, reinstate)
 
 
 # --- the reference model -------------------------------------------------------------------
@@ -746,11 +757,29 @@ async def run_plan(plan: Plan, db_url: str) -> None:
             since = target.get("modified") or target["created"]
             await services.keys.revoke(keys[member_index].public.key_id, parse_ts(since))
             model.revoke(model.members[member_index].identity, normalise_ts(since))
+        # group and rule changes after the posts take effect on what was posted before
+        for member_index, group in plan.joins:
+            member = model.members[member_index]
+            if group not in member.groups:
+                await services.members.add_to_group(group, member.id)
+                member.groups.add(group)
+        if plan.drop_outbound is not None:
+            member = model.members[plan.drop_outbound]
+            for rule in await services.members.rules(member.id):
+                if rule.direction.value == "outbound":
+                    await services.members.delete_rule(rule.rule_id)
+            member.outbound.clear()
         if plan.suspend is not None:
             await services.members.suspend(model.members[plan.suspend].id)
             model.members[plan.suspend].suspended = True
         await check_reads(services, plan, model)
         await check_explain(services, plan, model, objects)
+        if plan.reinstate:
+            assert plan.suspend is not None
+            await services.members.reinstate(model.members[plan.suspend].id)
+            model.members[plan.suspend].suspended = False
+            await check_reads(services, plan, model)
+            await check_explain(services, plan, model, objects)
     finally:
         await services.store.close()
 
