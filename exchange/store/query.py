@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exchange.models import ObjectFilter, Principal, ReadQuery, Tlp
-from exchange.policy import PUBLIC, READS, SEES, SEES_WITH_ENDS, Fact, Table
+from exchange.policy import ENDS_TYPES, PUBLIC, READS, SEES, SEES_WITH_ENDS, Fact, Table
 
 OBJECT_COLUMNS = (
     "o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp"
@@ -196,7 +196,14 @@ class FactSql:
         if f is Fact.OUTBOUND_REFUSES:
             return self._exists_not(self._outbound_refuses())
         if f is Fact.END_UNSEEN:
-            return self._exists_not(self._end_unseen())
+            # Only relationships and sightings have ends (as in ``policy.evidence``); the
+            # type test spares every other row the probes below.
+            ends = " OR ".join(f"{a}.type = '{t}'" for t in sorted(ENDS_TYPES))
+            unseen = self._end_unseen()
+            return raw(
+                Sql().add(f"(({ends}) AND EXISTS ").extend(unseen).add(")"),
+                Sql().add(f"(NOT ({ends}) OR NOT EXISTS ").extend(unseen).add(")"),
+            )
         if f is Fact.REFERENCED_BY_READABLE:
             return self._referenced_by_readable()
         raise AssertionError(f"no SQL for the fact {f.value}")

@@ -27,7 +27,9 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))
-AND NOT EXISTS (SELECT 1 FROM object_ends e1 WHERE e1.seq = x0.seq
+AND (NOT (x0.type = 'relationship'
+OR x0.type = 'sighting')
+OR NOT EXISTS (SELECT 1 FROM object_ends e1 WHERE e1.seq = x0.seq
 AND EXISTS (SELECT 1 FROM objects h1 WHERE h1.stix_id = e1.ref_id
 AND h1.deleted_at IS NULL
 AND h1.key_revoked_at IS NULL)
@@ -44,7 +46,7 @@ AND NOT EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
-AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))
+AND rv.value IN (?, ?, ?, ?, ?, ?, ?))))))))))))))
 OR (o.type <> 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id)
 AND aud.principal IN (?, ?, ?, ?, ?, ?, ?))
@@ -56,7 +58,9 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))
-AND NOT EXISTS (SELECT 1 FROM object_ends e0 WHERE e0.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id)
+AND (NOT (o.type = 'relationship'
+OR o.type = 'sighting')
+OR NOT EXISTS (SELECT 1 FROM object_ends e0 WHERE e0.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id)
 AND EXISTS (SELECT 1 FROM objects h0 WHERE h0.stix_id = e0.ref_id
 AND h0.deleted_at IS NULL
 AND h0.key_revoked_at IS NULL)
@@ -73,5 +77,5 @@ AND NOT EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
-AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))) ORDER BY o.seq LIMIT ?
+AND rv.value IN (?, ?, ?, ?, ?, ?, ?))))))))))))) ORDER BY o.seq LIMIT ?
 -- params: [0, 'indicator--1', 'identity--00000000-0000-4000-8000-000000000001', 'public', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 101]

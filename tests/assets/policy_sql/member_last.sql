@@ -25,7 +25,9 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))
-AND NOT EXISTS (SELECT 1 FROM object_ends e6 WHERE e6.seq = x5.seq
+AND (NOT (x5.type = 'relationship'
+OR x5.type = 'sighting')
+OR NOT EXISTS (SELECT 1 FROM object_ends e6 WHERE e6.seq = x5.seq
 AND EXISTS (SELECT 1 FROM objects h6 WHERE h6.stix_id = e6.ref_id
 AND h6.deleted_at IS NULL
 AND h6.key_revoked_at IS NULL)
@@ -42,7 +44,7 @@ AND NOT EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
-AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))
+AND rv.value IN (?, ?, ?, ?, ?, ?, ?))))))))))))))
 OR (ov.type <> 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id)
 AND aud.principal IN (?, ?, ?, ?, ?, ?, ?))
@@ -54,7 +56,9 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))
-AND NOT EXISTS (SELECT 1 FROM object_ends e5 WHERE e5.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id)
+AND (NOT (ov.type = 'relationship'
+OR ov.type = 'sighting')
+OR NOT EXISTS (SELECT 1 FROM object_ends e5 WHERE e5.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id)
 AND EXISTS (SELECT 1 FROM objects h5 WHERE h5.stix_id = e5.ref_id
 AND h5.deleted_at IS NULL
 AND h5.key_revoked_at IS NULL)
@@ -71,7 +75,7 @@ AND NOT EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
-AND rv.value IN (?, ?, ?, ?, ?, ?, ?))))))))))))) SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.body FROM objects o WHERE o.seq > ?
+AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))) SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.body FROM objects o WHERE o.seq > ?
 AND (o.deleted_at IS NULL
 AND o.key_revoked_at IS NULL
 AND (o.author_identity = ?
@@ -99,7 +103,9 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))
-AND NOT EXISTS (SELECT 1 FROM object_ends e1 WHERE e1.seq = x0.seq
+AND (NOT (x0.type = 'relationship'
+OR x0.type = 'sighting')
+OR NOT EXISTS (SELECT 1 FROM object_ends e1 WHERE e1.seq = x0.seq
 AND EXISTS (SELECT 1 FROM objects h1 WHERE h1.stix_id = e1.ref_id
 AND h1.deleted_at IS NULL
 AND h1.key_revoked_at IS NULL)
@@ -116,7 +122,7 @@ AND NOT EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
-AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))
+AND rv.value IN (?, ?, ?, ?, ?, ?, ?))))))))))))))
 OR (o.type <> 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id)
 AND aud.principal IN (?, ?, ?, ?, ?, ?, ?))
@@ -128,7 +134,9 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))
-AND NOT EXISTS (SELECT 1 FROM object_ends e0 WHERE e0.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id)
+AND (NOT (o.type = 'relationship'
+OR o.type = 'sighting')
+OR NOT EXISTS (SELECT 1 FROM object_ends e0 WHERE e0.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id)
 AND EXISTS (SELECT 1 FROM objects h0 WHERE h0.stix_id = e0.ref_id
 AND h0.deleted_at IS NULL
 AND h0.key_revoked_at IS NULL)
@@ -145,7 +153,7 @@ AND NOT EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
-AND rv.value IN (?, ?, ?, ?, ?, ?, ?))))))))))))
+AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))
 AND (NOT EXISTS (SELECT 1 FROM readable_versions lv WHERE lv.stix_id = o.stix_id
 AND lv.version > o.version)) ORDER BY o.seq LIMIT ?
 -- params: ['identity--00000000-0000-4000-8000-000000000001', 'public', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 0, 'identity--00000000-0000-4000-8000-000000000001', 'public', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 101]
