@@ -1,12 +1,10 @@
-"""Rate-limit counters shared by every worker. (The counters repository over ``SqlStore.transaction``.)"""
+"""Rate-limit counters shared by every worker.
+
+The ``counters`` repository: each method a transaction of its own over ``SqlStore``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
-
 
 if TYPE_CHECKING:
     from exchange.store.sql import SqlStore

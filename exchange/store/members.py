@@ -1,4 +1,6 @@
-"""Members, their tokens and their signing keys. (The members repository over ``SqlStore.transaction``.)"""
+"""Members, their tokens and their signing keys.
+
+The ``members`` repository: each method a transaction of its own over ``SqlStore``."""
 
 from __future__ import annotations
 
@@ -11,11 +13,6 @@ from exchange.models import (
     MemberStatus,
     Token,
 )
-from exchange.timeutil import format_ts
-
-if TYPE_CHECKING:
-    pass
-
 from exchange.store.rows import (
     KEY_COLS,
     MEMBER_COLS,
@@ -25,6 +22,7 @@ from exchange.store.rows import (
     refresh_heads,
     token_from_row,
 )
+from exchange.timeutil import format_ts
 
 if TYPE_CHECKING:
     from exchange.store.sql import SqlStore

@@ -1,4 +1,6 @@
-"""Object versions: insert, the read query, withdrawal, facts. (The objects repository over ``SqlStore.transaction``.)"""
+"""Object versions: insert, the read query, withdrawal, facts.
+
+The ``objects`` repository: each method a transaction of its own over ``SqlStore``."""
 
 from __future__ import annotations
 
@@ -19,12 +21,8 @@ from exchange.models import (
 )
 from exchange.policy import ObjectFacts
 from exchange.store.query import build_read
-from exchange.timeutil import format_ts, now, parse_ts
-
-if TYPE_CHECKING:
-    pass
-
 from exchange.store.rows import chunks, refresh_heads, stored_from_row
+from exchange.timeutil import format_ts, now, parse_ts
 
 if TYPE_CHECKING:
     from exchange.store.sql import SqlStore

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from exchange.models import (
     Key,
@@ -16,10 +16,6 @@ from exchange.models import (
     TokenScope,
 )
 from exchange.timeutil import parse_ts
-
-if TYPE_CHECKING:
-    pass
-
 
 Row = Sequence[Any]
 

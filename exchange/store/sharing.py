@@ -1,4 +1,6 @@
-"""Sharing groups and standing rules. (The sharing repository over ``SqlStore.transaction``.)"""
+"""Sharing groups and standing rules.
+
+The ``sharing`` repository: each method a transaction of its own over ``SqlStore``."""
 
 from __future__ import annotations
 
@@ -12,10 +14,6 @@ from exchange.models import (
     StandingRule,
 )
 from exchange.timeutil import format_ts, parse_ts
-
-if TYPE_CHECKING:
-    pass
-
 
 if TYPE_CHECKING:
     from exchange.store.sql import SqlStore

@@ -1,4 +1,6 @@
-"""Status resources and the delivery ledger. (The statuses repository over ``SqlStore.transaction``.)"""
+"""Status resources and the delivery ledger.
+
+The ``statuses`` repository: each method a transaction of its own over ``SqlStore``."""
 
 from __future__ import annotations
 
@@ -10,10 +12,6 @@ from exchange.models import (
     Status,
     StoredObject,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 if TYPE_CHECKING:
     from exchange.store.sql import SqlStore
