@@ -74,9 +74,16 @@ class TooLarge(ExchangeError):
 
 
 class StoreUnavailable(ExchangeError):
-    """The database cannot be reached or is not migrated."""
+    """The database cannot be reached or is not migrated (a moment later it may be)."""
 
     title = "Service unavailable"
+    retry_after = 5
+
+
+class StorageFull(StoreUnavailable):
+    """The database has no room left to write; reads still work."""
+
+    title = "Insufficient storage"
 
 
 class SignatureError(ExchangeError):

@@ -8,6 +8,7 @@ and ``next`` cursors rely on that).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from exchange.errors import StoreUnavailable
+from exchange.errors import StorageFull, StoreUnavailable
 from exchange.store.rows import Row, Tx
 from exchange.store.sql import SqlStore
 
@@ -25,6 +26,17 @@ if TYPE_CHECKING:
 INGEST_LOCK = 0x45584348  # "EXCH"
 MIGRATION_LOCK = 0x45584D47  # "EXMG"
 _PLACEHOLDER = re.compile(r"\?")
+
+
+# Errors that mean the connection, not the statement, failed.
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.CrashShutdownError,
+)
 
 
 def numbered(sql: str) -> str:
@@ -106,13 +118,22 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable("the store is not open")
         try:
             conn = await self._pool.acquire()
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"PostgreSQL unavailable: {exc}") from exc
         try:
             async with conn.transaction(readonly=not write):
                 yield _PgTx(conn)
+        except CONNECTION_LOST as exc:
+            # The server went away (restart, failover, pg_terminate_backend) during the
+            # transaction: nothing of it was committed; the pool makes new connections
+            # when the server is back, so the next request heals by itself.
+            raise StoreUnavailable(f"PostgreSQL connection lost: {type(exc).__name__}") from exc
+        except asyncpg.DiskFullError as exc:
+            raise StorageFull("PostgreSQL has no disk space left; nothing was stored") from exc
         finally:
-            await self._pool.release(conn)
+            # a dead connection cannot be reset: the pool discards it
+            with contextlib.suppress(OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
+                await self._pool.release(conn)
 
     def notification_channel(self, name: str) -> PgChannel | None:
         from exchange.store.pgchannel import PgChannel

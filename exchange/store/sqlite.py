@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from exchange.errors import InvalidInput, StoreUnavailable
+from exchange.errors import InvalidInput, StorageFull, StoreUnavailable
 from exchange.store.rows import Row
 from exchange.store.sql import SqlStore
 
@@ -46,6 +46,16 @@ class _SqliteTx:
         row = await cursor.fetchone()
         await cursor.close()
         return row
+
+
+def _unavailable(exc: sqlite3.OperationalError) -> Exception:
+    """SQLite's operational failures that are the machine's, not the statement's."""
+    text = str(exc).lower()
+    if "disk is full" in text or "disk i/o error" in text:
+        return StorageFull("the database has no disk space left; nothing was stored")
+    if "locked" in text or "busy" in text:
+        return StoreUnavailable("the database is busy; try again")
+    return exc
 
 
 def sqlite_path(url: str) -> str:
@@ -107,14 +117,17 @@ class SqliteStore(SqlStore):
                 conn = self._writer
                 # IMMEDIATE takes the database write lock now, so other processes
                 # (another worker, the admin CLI) wait in busy_timeout, never deadlock.
-                await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
-                    yield _SqliteTx(conn)
-                except BaseException:
-                    await conn.rollback()
-                    raise
-                else:
-                    await conn.commit()
+                    await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    try:
+                        yield _SqliteTx(conn)
+                    except BaseException:
+                        await conn.rollback()
+                        raise
+                    else:
+                        await conn.commit()
+                except sqlite3.OperationalError as exc:
+                    raise _unavailable(exc) from exc
             return
         conn = await self._readers.get()
         try:

@@ -30,6 +30,7 @@ STATUS_OF: dict[type[errors.ExchangeError], int] = {
     errors.Unprocessable: 422,
     errors.SignatureError: 422,
     errors.RateLimited: 429,
+    errors.StorageFull: 507,
     errors.StoreUnavailable: 503,
 }
 CHALLENGE = 'Bearer realm="exchange", Basic realm="exchange"'
@@ -94,7 +95,7 @@ async def _errors_as_taxii(
         return await handler(request)
     except errors.ExchangeError as exc:
         response = taxii_error(status_of(exc), exc.title, exc.message, request_id)
-        if isinstance(exc, errors.RateLimited):
+        if isinstance(exc, errors.RateLimited | errors.StoreUnavailable):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except web.HTTPException as exc:
