@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exchange.config import Settings
+from exchange.processes import die_with, stop_pool
 from exchange.services.housekeeping import Housekeeping
 from exchange.services.notify import make_notifier
 from exchange.services.ratelimit import RateLimiter
@@ -35,7 +37,10 @@ def create_app(
         executor: Executor | None = None
         if check_processes > 0:
             executor = ProcessPoolExecutor(
-                check_processes, mp_context=multiprocessing.get_context("forkserver")
+                check_processes,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=die_with,
+                initargs=(os.getpid(),),
             )
         services = await open_services(settings, executor)
         app[SERVICES] = services
@@ -51,7 +56,7 @@ def create_app(
             await services.ledger.stop()
             await services.store.close()
             if executor is not None:
-                executor.shutdown(wait=False, cancel_futures=True)
+                stop_pool(executor)
 
     async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         upkeep = Housekeeping(app[SERVICES].store, settings.status_ttl_hours)

@@ -7,11 +7,13 @@ are in the database, so any worker answers any request.
 from __future__ import annotations
 
 import asyncio
+import errno
 import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from typing import Any
@@ -21,6 +23,7 @@ from aiohttp import web
 
 from exchange.app import create_app
 from exchange.config import Settings
+from exchange.errors import InvalidInput
 from exchange.logs import configure_logging
 from exchange.services.metrics import MULTIPROC_ENV, mark_process_dead, multiprocess_dir
 from exchange.store.base import open_store
@@ -57,10 +60,29 @@ async def _migrate(settings: Settings) -> None:
     await store.close()
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Say that the port is taken before saying that we serve (the workers bind later)."""
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise InvalidInput(
+                        f"port {port} on {host} is in use by another program; "
+                        "stop it or choose another --port"
+                    ) from exc
+                raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
 def serve(settings: Settings) -> int:
     configure_logging(settings.log_format, settings.log_level)
     # Migrate once, before any worker starts, so workers never race on the schema.
     asyncio.run(_migrate(settings))
+    _check_port_free(settings.host, settings.port)
     sys.stderr.write(
         f"exchange: serving http://{settings.host}:{settings.port}/taxii2/ "
         f"with {settings.workers} worker(s), database {settings.db}\n"
