@@ -208,6 +208,13 @@ async def deliveries_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, 
     return {"id": a.object_id, "deliveries": rows}, "\n".join(lines) or "not delivered to anyone"
 
 
+async def check_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    problems = await s.store.check_integrity()
+    if problems:
+        raise InvalidInput(f"{len(problems)} problem(s): " + "; ".join(problems[:20]))
+    return {"ok": True, "problems": []}, "the database is consistent"
+
+
 async def migrate_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     current, expected = await s.store.schema_version()
     return {"schema_version": current, "expected": expected}, f"schema version {current}"
@@ -412,6 +419,8 @@ def build_parser() -> Parser:
     p.add_argument("member", metavar="MEMBER")
     leaf(asub, "deliveries", deliveries_cmd, "who received an object").add_argument("object_id")
     leaf(asub, "migrate", migrate_cmd, "bring the database schema up to date")
+    leaf(asub, "check", check_cmd, "check the database: its own integrity check and the "
+         "exchange's consistency queries (exit 1 on any problem)")
     for name, store_fn, text in (
         ("backup", backup_cmd, "write a consistent backup of the database to FILE (online)"),
         ("restore", restore_cmd, "load a backup FILE into a new, empty database"),

@@ -141,6 +141,10 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
 
+    async def check_integrity(self) -> list[str]:
+        """What is wrong with the stored data (empty when nothing is): the database's own
+        check (SQLite ``PRAGMA integrity_check``) and the exchange's consistency queries."""
+
     # --- secrets shared by every worker (cursor MAC key, the exchange's own signing key)
     async def get_or_create_secret(self, name: str, value: bytes) -> bytes: ...
 

@@ -24,6 +24,30 @@ from exchange.store.statuses import SqlStatuses
 if TYPE_CHECKING:
     from exchange.store.pgchannel import PgChannel
 
+# What a transaction that was cut halfway would leave behind, if the store ever let it: each
+# query lists the offending ids (none, always, since every write is one transaction).
+CONSISTENCY_CHECKS: tuple[tuple[str, str], ...] = (
+    ("an object version without its audience", "SELECT o.stix_id FROM objects o"
+     " WHERE o.type <> 'marking-definition' AND NOT EXISTS"
+     " (SELECT 1 FROM object_audience a WHERE a.seq = o.seq)"),
+    ("a relationship or sighting without its ends", "SELECT o.stix_id FROM objects o"
+     " WHERE o.type IN ('relationship', 'sighting') AND NOT EXISTS"
+     " (SELECT 1 FROM object_ends e WHERE e.seq = o.seq)"),
+    ("an object whose latest live version is not its head", "SELECT o.stix_id FROM objects o"
+     " WHERE o.deleted_at IS NULL AND o.key_revoked_at IS NULL AND NOT EXISTS"
+     " (SELECT 1 FROM objects l WHERE l.stix_id = o.stix_id AND l.deleted_at IS NULL"
+     " AND l.key_revoked_at IS NULL AND l.version > o.version) AND NOT EXISTS"
+     " (SELECT 1 FROM object_heads h WHERE h.stix_id = o.stix_id AND h.head_seq = o.seq)"),
+    ("a head that is not a live version", "SELECT h.stix_id FROM object_heads h"
+     " WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.seq = h.head_seq"
+     " AND o.stix_id = h.stix_id AND o.deleted_at IS NULL AND o.key_revoked_at IS NULL)"),
+    ("an audience marking without its entries", "SELECT am.marking_id FROM audience_markings am"
+     " WHERE NOT EXISTS (SELECT 1 FROM marking_audience ma WHERE ma.marking_id = am.marking_id)"),
+    ("the clock behind the stored objects", "SELECT c.last_seq FROM clock c"
+     " WHERE c.last_seq < (SELECT COALESCE(MAX(seq), 0) FROM objects)"),
+)
+
+
 class SqlStore(ABC):
     """The database: its lifecycle, schema and transactions, and the repositories over them
     (``members``, ``sharing``, ``objects``, ``statuses``, ``counters``); subclasses supply
@@ -94,6 +118,17 @@ class SqlStore(ABC):
     async def ping(self) -> None:
         async with self.transaction() as tx:
             await tx.fetchone("SELECT 1")
+
+    async def check_integrity(self) -> list[str]:
+        problems: list[str] = []
+        async with self.transaction() as tx:
+            if self.dialect == "sqlite":
+                rows = await tx.fetchall("PRAGMA integrity_check")
+                problems += [f"sqlite: {r[0]}" for r in rows if r[0] != "ok"]
+            for problem, query in CONSISTENCY_CHECKS:
+                for row in await tx.fetchall(query):
+                    problems.append(f"{problem}: {row[0]}")
+        return problems
 
     async def get_or_create_secret(self, name: str, value: bytes) -> bytes:
         async with self.transaction(write=True) as tx:
