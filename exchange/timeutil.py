@@ -16,6 +16,19 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def now_ms() -> datetime:
+    """Now, to the millisecond: the precision of the STIX timestamps the exchange writes
+    and of key validity, so that an object stamped in the millisecond its key was made is
+    never dated before the key."""
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def stix_ts(value: datetime) -> str:
+    """A STIX timestamp to the millisecond (``2026-01-02T03:04:05.678Z``)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def format_ts(value: datetime) -> str:
     """Microsecond-precision TAXII timestamp, for date_added and the like."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -8,7 +8,7 @@ from exchange.crypto import SigningKey, VerifyKey
 from exchange.errors import InvalidInput, SignatureError
 from exchange.models import Key
 from exchange.store.base import Store
-from exchange.timeutil import format_ts, now
+from exchange.timeutil import format_ts, now, now_ms
 
 DEFAULT_KEY_LIFETIME = timedelta(days=730)
 EXCHANGE_KEY_SECRET = "exchange_signing_key"
@@ -34,7 +34,7 @@ class KeyService:
         self, member_id: str, public: VerifyKey, lifetime: timedelta | None
     ) -> Key:
         member = await self.store.members.get_member(member_id)
-        created = now()
+        created = now_ms()
         key = Key(
             key_id=public.key_id,
             member=member.id,
@@ -84,7 +84,7 @@ class KeyService:
         )
         key = SigningKey.from_pem(pem)
         if await self.store.members.get_key(key.public.key_id) is None:
-            created = now()
+            created = now_ms()
             try:
                 await self.store.members.add_key(
                     Key(

@@ -30,7 +30,7 @@ from exchange.services.access import Access
 from exchange.services.auth import AuthService
 from exchange.services.publish import PublishService
 from exchange.store.base import Store
-from exchange.timeutil import format_ts, now
+from exchange.timeutil import format_ts, now, stix_ts
 
 _SECTOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -64,7 +64,7 @@ def rule_json(rule: StandingRule) -> dict[str, Any]:
 
 def identity_object(member: Member) -> dict[str, Any]:
     """The STIX identity the exchange publishes (TLP:GREEN) for a member."""
-    stamp = member.created.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    stamp = stix_ts(member.created)
     return {
         "type": "identity",
         "spec_version": "2.1",

@@ -23,7 +23,7 @@ from exchange.services.publish import PublishService
 from exchange.services.read import DeliveryLedger, ReadService
 from exchange.store.base import Store, open_store
 from exchange.taxii.cursor import Cursors
-from exchange.timeutil import now
+from exchange.timeutil import now_ms, stix_ts
 
 EXCHANGE_IDENTITY_SECRET = "exchange_identity"
 CURSOR_SECRET = "cursor_mac_key"
@@ -46,7 +46,7 @@ class Services:
 
 
 def _stamp() -> str:
-    return now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return stix_ts(now_ms())
 
 
 def extension_definitions() -> list[dict[str, Any]]:

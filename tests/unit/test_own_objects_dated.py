@@ -1,0 +1,27 @@
+"""The exchange's own objects are never dated before its own key (keys and objects share one
+time precision, the millisecond), on any fresh database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exchange.config import Settings
+from exchange.models import ObjectFilter, ReadQuery
+from exchange.policy import ANONYMOUS
+from exchange.services.runtime import open_services
+from exchange.timeutil import parse_ts
+
+
+async def test_own_objects_are_never_dated_before_the_exchange_key(tmp_path: Path) -> None:
+    for n in range(20):
+        services = await open_services(Settings(db=f"sqlite:///{tmp_path / f'{n}.db'}"))
+        try:
+            [key] = [k for k in await services.store.members.list_keys() if k.member is None]
+            page = await services.store.objects.read_objects(
+                ANONYMOUS, ReadQuery(collection="public", filter=ObjectFilter(), limit=100))
+            assert page.objects
+            for obj in page.objects:
+                assert parse_ts(obj.version) >= key.not_before, (obj.stix_id, obj.version,
+                                                                 key.not_before)
+        finally:
+            await services.store.close()
