@@ -265,6 +265,12 @@ def exchange_cmd() -> list[str]:
     return [sys.executable, "-m", "exchange"]
 
 
+# ``python -m`` puts its working directory first on sys.path: run the exchange from a
+# folder without a package in it, so that ``PYTHONPATH=/path/to/other/checkout`` (a side by
+# side comparison with another version) really runs that version.
+NEUTRAL_CWD = Path("/")
+
+
 def server_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("EXCHANGE_LOG_LEVEL", "warning")
@@ -276,7 +282,7 @@ def admin(db_url: str, *args: str, timeout: float = 60.0) -> dict[str, Any]:
     """Run ``exchange admin ARGS --json`` and return its JSON object."""
     cmd = [*exchange_cmd(), "admin", *args, "--db", db_url, "--json"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=server_env(), cwd=ROOT, check=False)
+                          env=server_env(), cwd=NEUTRAL_CWD, check=False)
     if done.returncode != 0:
         raise SystemExit(f"bench: {' '.join(args)} failed: {done.stderr.strip()}")
     value = json.loads(done.stdout)
@@ -353,7 +359,7 @@ class Server:
                "--port", str(self.port), "--workers", str(self.workers)]
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                         cwd=ROOT, start_new_session=True)
+                                         cwd=NEUTRAL_CWD, start_new_session=True)
         asyncio.run(self._wait_ready(timeout))
 
     async def _wait_ready(self, timeout: float) -> None:
