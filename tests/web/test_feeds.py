@@ -42,8 +42,14 @@ def uuid_of(stix_id: str) -> str:
 def test_atom_feed_reads_in_feedparser(server: LiveServer, make_member: Any) -> None:
     a = make_member("CERT-A")
     old = a.sign(report("Old advisory", published="2026-01-01T00:00:00.000Z"))
-    new = a.sign(report("Neue Warnung <b>&</b>", published="2026-02-01T00:00:00.000Z",
-                        description="**Sofort** patchen.", lang="de"))
+    new = a.sign(
+        report(
+            "Neue Warnung <b>&</b>",
+            published="2026-02-01T00:00:00.000Z",
+            description="**Sofort** patchen.",
+            lang="de",
+        )
+    )
     green = a.sign(report("Green advisory", tlp="green"))
     post_objects(server, a.token, [old, new, green])
 
@@ -85,8 +91,9 @@ def test_json_feed_validates_and_matches_atom(server: LiveServer, make_member: A
 def test_entry_ids_stay_the_same_across_versions(server: LiveServer, make_member: Any) -> None:
     a = make_member("CERT-A")
     created = whole_second(1)
-    first = report("Version one", published="2026-01-01T00:00:00.000Z",
-                   modified=created, created=created)
+    first = report(
+        "Version one", published="2026-01-01T00:00:00.000Z", modified=created, created=created
+    )
     post_objects(server, a.token, [a.sign(first)])
     before = requests.get(server.url + "/feeds/feed.json", timeout=30).json()["items"]
     second = dict(first, name="Version two", modified=whole_second(2))
@@ -111,15 +118,21 @@ def test_conditional_get(server: LiveServer, make_member: Any) -> None:
         again = requests.get(url, headers={"If-None-Match": etag}, timeout=30)
         assert again.status_code == 304 and again.content == b""
         assert again.headers["ETag"] == etag
-        assert requests.get(url, headers={"If-None-Match": f'W/{etag}, "x"'},
-                            timeout=30).status_code == 304
-        assert requests.get(url, headers={"If-None-Match": '"other"'},
-                            timeout=30).status_code == 200
-        assert requests.get(url, headers={"If-Modified-Since": modified},
-                            timeout=30).status_code == 304
+        assert (
+            requests.get(url, headers={"If-None-Match": f'W/{etag}, "x"'}, timeout=30).status_code
+            == 304
+        )
+        assert (
+            requests.get(url, headers={"If-None-Match": '"other"'}, timeout=30).status_code == 200
+        )
+        assert (
+            requests.get(url, headers={"If-Modified-Since": modified}, timeout=30).status_code
+            == 304
+        )
         earlier = format_datetime(at - timedelta(seconds=1), usegmt=True)
-        assert requests.get(url, headers={"If-Modified-Since": earlier},
-                            timeout=30).status_code == 200
+        assert (
+            requests.get(url, headers={"If-Modified-Since": earlier}, timeout=30).status_code == 200
+        )
         # feedparser revalidates with what it was given.
         assert feedparser.parse(url, etag=etag).status == 304
 
@@ -128,9 +141,9 @@ def test_conditional_get(server: LiveServer, make_member: Any) -> None:
     for path in ("/feeds/atom.xml", "/feeds/feed.json"):
         url = server.url + path
         old_etag = '"' + "0" * 32 + '"'
-        changed = requests.get(url, headers={"If-None-Match": old_etag,
-                                             "If-Modified-Since": modified},
-                               timeout=30)
+        changed = requests.get(
+            url, headers={"If-None-Match": old_etag, "If-Modified-Since": modified}, timeout=30
+        )
         assert changed.status_code == 200
         assert "Second" in changed.text
 

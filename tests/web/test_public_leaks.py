@@ -42,14 +42,19 @@ def test_nothing_but_clear_appears(server: LiveServer, make_member: Any) -> None
     marking, _ = restricted(a, [f"member:{b.identity}"])
     amber = a.sign(report("AMBER secret advisory", tlp="amber", extra_markings=(marking["id"],)))
     clear_marking = a.sign(audience_marking([f"member:{b.identity}"]))
-    clear_for_b = a.sign(report("CLEAR-but-audience secret advisory",
-                                extra_markings=(clear_marking["id"],)))
+    clear_for_b = a.sign(
+        report("CLEAR-but-audience secret advisory", extra_markings=(clear_marking["id"],))
+    )
     green_note = a.sign(note("green", content="GREEN secret note content"))
     clear_note = a.sign(note("clear", content="The public advice"))
-    clear = a.sign(report("Public advisory", refs=[green_note["id"], clear_note["id"],
-                                                   green["id"]]))
-    status = post_objects(server, a.token, [green, marking, amber, clear_marking, clear_for_b,
-                                            green_note, clear_note, clear])
+    clear = a.sign(
+        report("Public advisory", refs=[green_note["id"], clear_note["id"], green["id"]])
+    )
+    status = post_objects(
+        server,
+        a.token,
+        [green, marking, amber, clear_marking, clear_for_b, green_note, clear_note, clear],
+    )
     assert len(successes(status)) == 8
 
     text = everything_public(server, [green["id"], amber["id"], clear_for_b["id"], clear["id"]])
@@ -58,8 +63,7 @@ def test_nothing_but_clear_appears(server: LiveServer, make_member: Any) -> None
         assert leaked not in text, leaked
     assert green_note["content"] not in text
     for hidden in (green, amber, clear_for_b):
-        assert requests.get(f"{server.url}/bulletins/{hidden['id']}",
-                            timeout=30).status_code == 404
+        assert requests.get(f"{server.url}/bulletins/{hidden['id']}", timeout=30).status_code == 404
     shown = requests.get(f"{server.url}/bulletins/{clear['id']}", timeout=30).text
     assert green_note["id"] not in shown  # a referenced GREEN object is not even named
 
@@ -72,20 +76,25 @@ def test_withdrawn_bulletin_disappears(server: LiveServer, make_member: Any) -> 
     assert "Withdrawn secret" in everything_public(server, [gone["id"]])
     etag = requests.get(server.url + "/feeds/atom.xml", timeout=30).headers["ETag"]
 
-    deleted = requests.delete(objects_url(server) + gone["id"] + "/",
-                              headers={"Accept": TAXII, **bearer(a.token)}, timeout=30)
+    deleted = requests.delete(
+        objects_url(server) + gone["id"] + "/",
+        headers={"Accept": TAXII, **bearer(a.token)},
+        timeout=30,
+    )
     assert deleted.status_code == 200, deleted.text
     text = everything_public(server, [gone["id"]])
     assert "Withdrawn secret" not in text and "Kept advisory" in text
     assert requests.get(f"{server.url}/bulletins/{gone['id']}", timeout=30).status_code == 404
     # A feed reader that revalidates gets the new feed, not a 304.
-    again = requests.get(server.url + "/feeds/atom.xml", headers={"If-None-Match": etag},
-                         timeout=30)
+    again = requests.get(
+        server.url + "/feeds/atom.xml", headers={"If-None-Match": etag}, timeout=30
+    )
     assert again.status_code == 200 and "Withdrawn secret" not in again.text
 
 
-def test_outbound_require_rule_keeps_clear_off_the_public_pages(server: LiveServer,
-                                                                make_member: Any) -> None:
+def test_outbound_require_rule_keeps_clear_off_the_public_pages(
+    server: LiveServer, make_member: Any
+) -> None:
     a = make_member("CERT-A")
     cli_json("admin", "rules", "outbound", a.id, "require", "economy:DE", "--db", a.db)
     ruled = a.sign(report("Required-audience secret advisory"))
