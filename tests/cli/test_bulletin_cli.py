@@ -122,7 +122,7 @@ def test_same_id_publishes_a_new_version(
     )
     assert publish(server, a, write(tmp_path, text), "--json")[0] == 0
     edited = text.replace("Faux remboursements", "Nouveaux faux remboursements")
-    code, out, err = publish(server, a, write(tmp_path, edited), "--json")
+    code, _out, err = publish(server, a, write(tmp_path, edited), "--json")
     assert code == 0, err
     assert public_ids(server) == ["report--6b0a3c1e-8f1d-4c2a-9e3b-7d5f0a1b2c3d"]
     feed = requests.get(server.url + "/feeds/feed.json", timeout=30).json()
