@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import html
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ SECURITY_HEADERS = {
 MAX_QUERY = 200
 
 
-def _markdown_filter() -> Any:
+def _markdown_filters() -> tuple[Any, Any]:
+    """``markdown``: Markdown as safe HTML; ``plain``: the same text without any markup."""
     parser = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
     def render(text: Any) -> Markup:
@@ -57,7 +59,11 @@ def _markdown_filter() -> Any:
         # Raw HTML is already escaped by the parser; sanitising is the second lock.
         return Markup(nh3.clean(html, link_rel="noopener noreferrer nofollow"))
 
-    return render
+    def plain(text: Any) -> str:
+        stripped = nh3.clean(parser.render(text if isinstance(text, str) else ""), tags=set())
+        return " ".join(html.unescape(stripped).split())  # escaped again by the template
+
+    return render, plain
 
 
 def _date(value: datetime) -> str:
@@ -76,7 +82,7 @@ def setup(app: web.Application) -> None:
         autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["markdown"] = _markdown_filter()
+    env.filters["markdown"], env.filters["plain"] = _markdown_filters()
     env.filters["date"] = _date
     env.filters["iso"] = _iso
     app.router.add_static("/static/", STATIC, append_version=False)
@@ -207,7 +213,7 @@ async def atom(request: web.Request) -> web.Response:
 
 
 def json_feed(
-    items: list[Bulletin], base: str, title: str, description: str, render: Any
+    items: list[Bulletin], base: str, title: str, description: str, render: Any, plain: Any
 ) -> dict[str, Any]:
     feed: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
@@ -229,7 +235,7 @@ def json_feed(
             "tags": [*b.report_types, *b.labels],
         }
         if b.description:
-            item["summary"] = b.description[:500]
+            item["summary"] = str(plain(b.description))[:500]
         if b.lang:
             item["language"] = b.lang
         feed["items"].append(item)
@@ -240,6 +246,13 @@ def json_feed(
 async def feed_json(request: web.Request) -> web.Response:
     items = await request.app[SERVICES].public.feed()
     settings = request.app[SETTINGS]
-    render = aiohttp_jinja2.get_env(request.app).filters["markdown"]
-    feed = json_feed(items, base_url(request), settings.title, settings.description, render)
+    filters = aiohttp_jinja2.get_env(request.app).filters
+    feed = json_feed(
+        items,
+        base_url(request),
+        settings.title,
+        settings.description,
+        filters["markdown"],
+        filters["plain"],
+    )
     return _conditional(request, orjson.dumps(feed), JSON_FEED, _updated(items))
