@@ -8,11 +8,12 @@ report references shown unless it is readable there too). No query of its own.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exchange.crypto import VerifyKey, signature_block, verify_object_signature
@@ -21,10 +22,11 @@ from exchange.models import key_window_problem
 from exchange.policy import ANONYMOUS
 from exchange.services.read import PUBLIC, Collection, ReadService, find_collection
 from exchange.store.base import Store
-from exchange.timeutil import parse_ts
+from exchange.timeutil import format_ts, now, parse_ts
 
 PAGE_SIZE = 20
 FEED_SIZE = 50
+FEED_NAME = "public-bulletins"  # both feeds carry the same bulletins
 # The public pages read at most this many bulletins (newest first is sorted in memory).
 MAX_BULLETINS = 10_000
 _REF_CHUNK = 100
@@ -189,6 +191,22 @@ class PublicService:
 
     async def feed(self) -> list[Bulletin]:
         return (await self.bulletins())[:FEED_SIZE]
+
+    async def feed_modified(self, items: Sequence[Bulletin]) -> datetime:
+        """The feeds' Last-Modified: when they began carrying exactly these bulletin versions,
+        on whole seconds and later than every earlier change (a withdrawal, a new rule or a
+        new version changes it, though none of them dates the feed)."""
+        digest = hashlib.sha256(
+            "\n".join(f"{b.id} {b.date_added}" for b in items).encode("utf-8")
+        ).hexdigest()
+        found = await self.store.counters.feed_version(FEED_NAME)
+        if found is not None and found[0] == digest:
+            return parse_ts(found[1])
+        moment = now().replace(microsecond=0)
+        if found is not None:
+            moment = max(moment, parse_ts(found[1]) + timedelta(seconds=1))
+        await self.store.counters.set_feed_version(FEED_NAME, digest, format_ts(moment))
+        return moment
 
     async def _one(self, stix_id: str) -> tuple[str, str] | None:
         try:

@@ -209,7 +209,8 @@ async def atom(request: web.Request) -> web.Response:
             "updated": updated or datetime(1970, 1, 1, tzinfo=UTC),
         },
     )
-    return _conditional(request, text.encode("utf-8"), ATOM, updated)
+    modified = await request.app[SERVICES].public.feed_modified(items)
+    return _conditional(request, text.encode("utf-8"), ATOM, modified)
 
 
 def json_feed(
@@ -255,4 +256,5 @@ async def feed_json(request: web.Request) -> web.Response:
         filters["markdown"],
         filters["plain"],
     )
-    return _conditional(request, orjson.dumps(feed), JSON_FEED, _updated(items))
+    modified = await request.app[SERVICES].public.feed_modified(items)
+    return _conditional(request, orjson.dumps(feed), JSON_FEED, modified)

@@ -74,7 +74,8 @@ def test_withdrawn_bulletin_disappears(server: LiveServer, make_member: Any) -> 
     gone = a.sign(report("Withdrawn secret advisory"))
     post_objects(server, a.token, [kept, gone])
     assert "Withdrawn secret" in everything_public(server, [gone["id"]])
-    etag = requests.get(server.url + "/feeds/atom.xml", timeout=30).headers["ETag"]
+    first = requests.get(server.url + "/feeds/atom.xml", timeout=30)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
 
     deleted = requests.delete(
         objects_url(server) + gone["id"] + "/",
@@ -90,6 +91,11 @@ def test_withdrawn_bulletin_disappears(server: LiveServer, make_member: Any) -> 
         server.url + "/feeds/atom.xml", headers={"If-None-Match": etag}, timeout=30
     )
     assert again.status_code == 200 and "Withdrawn secret" not in again.text
+    # So does one that revalidates by date only: the withdrawal moved Last-Modified on.
+    by_date = requests.get(
+        server.url + "/feeds/feed.json", headers={"If-Modified-Since": modified}, timeout=30
+    )
+    assert by_date.status_code == 200 and "Withdrawn secret" not in by_date.text
 
 
 def test_outbound_require_rule_keeps_clear_off_the_public_pages(
