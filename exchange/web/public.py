@@ -85,7 +85,6 @@ def setup(app: web.Application) -> None:
     env.filters["markdown"], env.filters["plain"] = _markdown_filters()
     env.filters["date"] = _date
     env.filters["iso"] = _iso
-    app.router.add_static("/static/", STATIC, append_version=False)
     app.add_routes(routes)
     app.on_response_prepare.append(_security_headers)
 
@@ -152,6 +151,11 @@ async def bulletin(request: web.Request) -> web.Response:
     except NotFound:
         return _html(request, "not_found.html", {}, status=404)
     return _html(request, "bulletin.html", {"d": detail, "b": detail.bulletin})
+
+
+@routes.get("/static/public.css")
+async def stylesheet(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "public.css", headers={"Cache-Control": "max-age=3600"})
 
 
 # --- feeds -----------------------------------------------------------------------------------
