@@ -31,18 +31,26 @@ FEED_NAME = "public-bulletins"  # both feeds carry the same bulletins
 MAX_BULLETINS = 10_000
 _REF_CHUNK = 100
 _LANG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+_STIX_ID = re.compile(r"^[a-z0-9][a-z0-9-]*--[0-9a-fA-F-]{36}$")
 _REPORT_ID = re.compile(r"^report--[0-9a-fA-F-]{36}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Characters XML 1.0 does not allow, and lone surrogates (which UTF-8 cannot encode).
+UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """``text`` without what no page or feed can carry."""
+    return UNPRINTABLE.sub("", text)
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    return printable(value) if isinstance(value, str) else ""
 
 
 def _strings(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    return tuple(v for v in value if isinstance(v, str))
+    return tuple(printable(v) for v in value if isinstance(v, str))
 
 
 def _time(value: Any, fallback: datetime) -> datetime:
@@ -225,7 +233,9 @@ class PublicService:
             raise NotFound(f"no public bulletin {stix_id}")
         bulletin = Bulletin.from_stored(*found)
         references: list[Reference] = []
-        wanted = [r for r in dict.fromkeys(bulletin.object_refs) if r != bulletin.id]
+        wanted = [
+            r for r in dict.fromkeys(bulletin.object_refs) if r != bulletin.id and _STIX_ID.match(r)
+        ]
         for start in range(0, len(wanted), _REF_CHUNK):
             chunk = wanted[start : start + _REF_CHUNK]
             for body, _ in await self._objects({"match[id]": [",".join(chunk)]}, len(chunk)):

@@ -25,7 +25,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from exchange.errors import NotFound
-from exchange.services.public import Bulletin, BulletinDetail
+from exchange.services.public import Bulletin, BulletinDetail, printable
 from exchange.timeutil import format_ts
 from exchange.web.keys import SERVICES, SETTINGS
 
@@ -66,6 +66,13 @@ def _markdown_filters() -> tuple[Any, Any]:
     return render, plain
 
 
+def _finalize(value: Any) -> Any:
+    """Every value a template prints, without characters no page or feed can carry."""
+    if isinstance(value, Markup):
+        return Markup(printable(str(value)))
+    return printable(value) if isinstance(value, str) else value
+
+
 def _date(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d")
 
@@ -81,6 +88,7 @@ def setup(app: web.Application) -> None:
         loader=jinja2.PackageLoader("exchange.web", "templates"),
         autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
         undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
     )
     env.filters["markdown"], env.filters["plain"] = _markdown_filters()
     env.filters["date"] = _date

@@ -164,3 +164,18 @@ def test_empty_feeds_are_valid(server: LiveServer) -> None:
     assert feed["items"] == []
     atom = feedparser.parse(requests.get(server.url + "/feeds/atom.xml", timeout=30).content)
     assert not atom.bozo and atom.entries == []
+
+
+def test_control_characters_never_break_the_feeds(server: LiveServer, make_member: Any) -> None:
+    a = make_member("CERT-A")
+    odd = a.sign(report("Bell\u0007 and form\u000cfeed", description="Null-ish \u0001 text"))
+    post_objects(server, a.token, [odd])
+    atom = requests.get(server.url + "/feeds/atom.xml", timeout=30)
+    parsed = feedparser.parse(atom.content)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.entries[0].title == "Bell and formfeed"
+    feed = requests.get(server.url + "/feeds/feed.json", timeout=30).json()
+    json_feed_valid(feed)
+    assert feed["items"][0]["title"] == "Bell and formfeed"
+    page = requests.get(f"{server.url}/bulletins/{odd['id']}", timeout=30)
+    assert page.status_code == 200 and "\u0007" not in page.text
