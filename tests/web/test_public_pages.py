@@ -138,7 +138,7 @@ def test_bulletin_page_shows_content_refs_badge_and_language(
     assert page(server, f"/bulletins/{clear_note['id']}").status_code == 404  # not a report
 
 
-def test_badge_says_not_verified_when_the_key_is_revoked_for_it(
+def test_badge_stays_verified_after_a_later_key_revocation(
     server: LiveServer, make_member: Any
 ) -> None:
     from tests.conftest import cli_json
@@ -167,6 +167,7 @@ def test_html_and_script_in_bulletins_are_escaped(server: LiveServer, make_membe
     )
     post_objects(server, a.token, [evil])
     for response in (
+        page(server, q='"><script>alert(3)</script>', type="'><script>x</script>"),
         page(server),
         page(server, f"/bulletins/{evil['id']}"),
         page(server, q="script"),
