@@ -16,7 +16,7 @@ from exchange.services.housekeeping import Housekeeping
 from exchange.services.notify import make_notifier
 from exchange.services.ratelimit import RateLimiter
 from exchange.services.runtime import open_services
-from exchange.web import directory, ops, stream, taxii
+from exchange.web import directory, ops, public, stream, taxii
 from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS, RateLimits
 from exchange.web.middleware import authenticate, request_context
 
@@ -84,5 +84,6 @@ def create_app(
     app.add_routes(taxii.routes)
     app.add_routes(directory.routes)
     app.add_routes(stream.routes)
+    public.setup(app)
     app.on_shutdown.append(stream.close_streams)
     return app

@@ -281,7 +281,12 @@ async def _run_admin(settings: Settings, command: AdminCommand, args: argparse.N
 
 
 def publish_cmd(args: argparse.Namespace) -> int:
+    from exchange.client.bulletin import is_bulletin
+    from exchange.client.bulletin import publish_cmd as publish_bulletin
     from exchange.client.publish import publish_file
+
+    if args.dry_run or is_bulletin(args.file):  # a Markdown bulletin (docs/bulletins.md)
+        return publish_bulletin(args)
 
     status, ok = publish_file(
         args.file, args.url, args.token, args.key, progress=not args.json and not args.quiet
@@ -439,6 +444,8 @@ def build_parser() -> Parser:
         if name == "publish":
             p.add_argument("--key", required=True, help="your private key (PEM)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
+            p.add_argument("--dry-run", action="store_true",
+                           help="print the signed STIX bundle instead of posting it")
         p.set_defaults(client=client)
     return parser
 

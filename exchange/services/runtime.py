@@ -19,6 +19,7 @@ from exchange.services.coalesce import Coalescer
 from exchange.services.keys import KeyService
 from exchange.services.members import MemberService
 from exchange.services.notify import Notifier
+from exchange.services.public import PublicService
 from exchange.services.publish import PublishService
 from exchange.services.read import DeliveryLedger, ReadService
 from exchange.store.base import Store, open_store
@@ -40,6 +41,7 @@ class Services:
     read: ReadService
     members: MemberService
     ledger: DeliveryLedger
+    public: PublicService
     # Wake-ups for the event streams; set by the app factory (the admin CLI has none).
     notifier: Notifier | None = None
     coalescer: Coalescer = field(default_factory=Coalescer)
@@ -104,4 +106,5 @@ async def open_services(
         read=read,
         members=MemberService(store, publish),
         ledger=ledger,
+        public=PublicService(store, read),
     )

@@ -123,6 +123,12 @@ class CounterRepository(Protocol):
     async def add_rate_counts(self, window_start: int, counts: dict[str, int]) -> dict[str, int]:
         """Add request counts for one window; return every caller's total in it."""
 
+    # --- public feed versions (their Last-Modified)
+    async def feed_version(self, feed: str) -> tuple[str, str] | None:
+        """(digest, changed_at) last recorded for a public feed, if any."""
+
+    async def set_feed_version(self, feed: str, digest: str, changed_at: str) -> None: ...
+
 
 class Store(Protocol):
     """One database: its lifecycle, and the repositories by concern over its transactions

@@ -1,4 +1,4 @@
-"""Rate-limit counters shared by every worker.
+"""Counters shared by every worker: rate limits and feed versions.
 
 The ``counters`` repository: each method a transaction of its own over ``SqlStore``."""
 
@@ -33,3 +33,22 @@ class SqlCounters:
             )
             await tx.execute("DELETE FROM rate_counts WHERE window_start < ?", (window_start - 1,))
         return {r[0]: int(r[1]) for r in rows}
+
+    # --- feed versions ------------------------------------------------------------------------
+
+    async def feed_version(self, feed: str) -> tuple[str, str] | None:
+        """(digest, changed_at) last recorded for a public feed, if any."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT digest, changed_at FROM feed_versions WHERE feed = ?", (feed,)
+            )
+        return (str(row[0]), str(row[1])) if row else None
+
+    async def set_feed_version(self, feed: str, digest: str, changed_at: str) -> None:
+        async with self.db.transaction(write=True) as tx:
+            await tx.execute(
+                "INSERT INTO feed_versions (feed, digest, changed_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (feed) DO UPDATE SET digest = excluded.digest,"
+                " changed_at = excluded.changed_at",
+                (feed, digest, changed_at),
+            )

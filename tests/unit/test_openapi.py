@@ -196,12 +196,13 @@ def test_schemas_use_known_keywords(spec: dict[str, Any]) -> None:
 
 
 def test_error_bodies_are_taxii_errors(spec: dict[str, Any]) -> None:
-    """Every documented 4xx/5xx (but readyz' own 503) is the TAXII error body in TAXII JSON,
+    """Every documented 4xx/5xx (but readyz' own 503 and the public bulletin page's 404) is the TAXII error body in TAXII JSON,
     with X-Request-ID; 401 carries WWW-Authenticate and 429 Retry-After."""
     seen: set[str] = set()
     for path, method, operation in operations(spec):
         for status, raw in operation["responses"].items():
-            if not status.startswith(("4", "5")) or (path, status) == ("/readyz", "503"):
+            if not status.startswith(("4", "5")) or (path, status) in {
+                    ("/readyz", "503"), ("/bulletins/{report_id}", "404")}:  # an HTML page
                 continue
             seen.add(status)
             response = deref(spec, raw)
@@ -570,6 +571,27 @@ async def test_answers_conform_to_the_spec(
 
     await check("delete", obj_path, f"{bulletins}objects/{signed['id']}/", headers=auth)
     await check("delete", obj_path, f"{bulletins}objects/{signed['id']}/", headers=auth)  # 404
+
+    # the public pages and feeds (docs/bulletins.md)
+    now = signed["created"]
+    bulletin = member.sign({
+        "type": "report", "spec_version": "2.1", "id": "report--4c3b2a19-0f6e-4d5c-8b7a-6e5d4c3b2a19",
+        "created": now, "modified": now, "published": now, "name": "Public advice",
+        "report_types": ["threat-report"], "object_refs": [signed["id"]],
+        "object_marking_refs": [signed["object_marking_refs"][0]]})
+    status = await check("post", coll + "objects/", bulletins + "objects/", headers=posting,
+                         data=json.dumps({"objects": [bulletin]}))
+    assert status["success_count"] == 1, status
+    await check("get", "/", "/")
+    await check("get", "/", "/?q=advice&type=threat-report&page=2")
+    await check("get", "/bulletins/{report_id}", f"/bulletins/{bulletin['id']}")
+    await check("get", "/bulletins/{report_id}", "/bulletins/report--nothing")  # 404
+    await check("get", "/feeds/atom.xml", "/feeds/atom.xml")
+    feed = await client.get("/feeds/feed.json")
+    await check("get", "/feeds/feed.json", "/feeds/feed.json")
+    await check("get", "/feeds/feed.json", "/feeds/feed.json",
+                headers={"If-None-Match": feed.headers["ETag"]})  # 304
+    await check("get", "/static/public.css", "/static/public.css")
 
     # every path was exercised at least once
     assert {p for _, p, _ in conform.checked} == set(spec["paths"])
