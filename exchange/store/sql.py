@@ -100,20 +100,26 @@ class SqlStore(ABC):
 
     async def migrate(self, tx: Tx) -> None:
         await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = await tx.fetchone("SELECT MAX(version) FROM schema_version")
-        current = int(row[0]) if row and row[0] is not None else 0
+        applied = await _applied(tx)
+        # Every migration not yet applied, in order: not only those above the highest one
+        # applied, so a migration that landed after a higher-numbered one is not skipped.
         for version, script in self.migrations():
-            if version <= current:
+            if version in applied:
                 continue
             for statement in _statements(script):
                 await tx.execute(statement)
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     async def schema_version(self) -> tuple[int, int]:
-        expected = max(v for v, _ in self.migrations())
+        """(the version the database is at, the version this code expects): the database is
+        at N when every migration of this code up to N is applied (so a gap reads as behind)
+        and above ``expected`` when a newer release migrated it."""
+        known = [v for v, _ in self.migrations()]
         async with self.transaction() as tx:
-            row = await tx.fetchone("SELECT MAX(version) FROM schema_version")
-        return (int(row[0]) if row and row[0] is not None else 0, expected)
+            applied = await _applied(tx)
+        missing = [v for v in known if v not in applied]
+        current = min(missing) - 1 if missing else max(applied | {0})
+        return (current, max(known))
 
     async def ping(self) -> None:
         async with self.transaction() as tx:
@@ -146,6 +152,10 @@ class SqlStore(ABC):
 
     def notification_channel(self, name: str) -> PgChannel | None:
         return None
+
+
+async def _applied(tx: Tx) -> set[int]:
+    return {int(r[0]) for r in await tx.fetchall("SELECT version FROM schema_version")}
 
 
 def _statements(script: str) -> list[str]:

@@ -42,6 +42,7 @@ from exchange.models import (
 )
 from exchange.policy import ANONYMOUS, TLP_MARKING_IDS
 from exchange.store.base import Store
+from exchange.store.sql import SqlStore
 from exchange.timeutil import format_ts, parse_ts
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -1102,3 +1103,18 @@ async def test_read_agrees_with_explain(store: Store, cast: dict[str, Member]) -
                 policy.evidence(reader, facts, outbound=outbound[obj.author_identity or ""]),
             )
             assert decision.allowed == (obj.stix_id in seen), (reader.member, obj.stix_id, decision)
+
+
+async def test_schema_version_reads_a_gap_as_behind_and_a_newer_release_as_ahead(
+    store: Store,
+) -> None:
+    assert isinstance(store, SqlStore)
+    current, expected = await store.schema_version()
+    assert current == expected
+    async with store.transaction(write=True) as tx:
+        await tx.execute("DELETE FROM schema_version WHERE version = ?", (4,))
+    assert await store.schema_version() == (3, expected)  # a migration missing: behind
+    async with store.transaction(write=True) as tx:
+        await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (4,))
+        await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (9999,))
+    assert await store.schema_version() == (9999, expected)  # a newer release was here
