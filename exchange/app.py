@@ -14,7 +14,7 @@ from exchange.services.housekeeping import Housekeeping
 from exchange.services.notify import make_notifier
 from exchange.services.ratelimit import RateLimiter
 from exchange.services.runtime import open_services
-from exchange.web import directory, ops, stream, taxii
+from exchange.web import directory, ops, stream, taxii, translog
 from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS, RateLimits
 from exchange.web.middleware import authenticate, request_context
 
@@ -59,6 +59,13 @@ def create_app(
         yield
         await upkeep.stop()
 
+    async def translog_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Signed tree heads every few seconds while objects arrive (docs/transparency.md).
+        log = app[SERVICES].log
+        log.start()
+        yield
+        await log.stop()
+
     async def rate_limits_ctx(app: web.Application) -> AsyncIterator[None]:
         store = app[SERVICES].store
         limits = RateLimits(
@@ -76,8 +83,10 @@ def create_app(
     app.cleanup_ctx.append(rate_limits_ctx)
     ops.setup(app, registry)
     app.cleanup_ctx.append(housekeeping_ctx)
+    app.cleanup_ctx.append(translog_ctx)
     app.add_routes(taxii.routes)
     app.add_routes(directory.routes)
     app.add_routes(stream.routes)
+    app.add_routes(translog.routes)
     app.on_shutdown.append(stream.close_streams)
     return app

@@ -12,6 +12,7 @@ import binascii
 import copy
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from typing import Any
@@ -224,6 +225,11 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+def object_leaf_hash(body: str) -> bytes:
+    """The log leaf of a stored object: SHA-256(0x00 || JCS(object as stored))."""
+    return leaf_hash(canonical_json(json.loads(body)))
+
+
 # --- sealed cursors -------------------------------------------------------------------------
 
 _SEAL_NONCE = 12
@@ -250,3 +256,20 @@ def unseal(secret: bytes, token: bytes, context: bytes) -> bytes | None:
         return _seal_key(secret).decrypt(token[:_SEAL_NONCE], token[_SEAL_NONCE:], context)
     except InvalidTag:
         return None
+
+
+# --- signed JSON (the log's tree heads and their cosignatures) -------------------------------
+
+
+def sign_json(key: SigningKey, value: Any) -> str:
+    """Ed25519 over the JCS of ``value``, base64url without padding."""
+    return b64url_encode(key.sign(canonical_json(value)))
+
+
+def verify_json(key: VerifyKey, value: Any, signature: str) -> bool:
+    """Whether ``signature`` (base64url, no padding) is ``key``'s over the JCS of ``value``."""
+    try:
+        raw = b64url_decode(signature)
+    except SignatureError:
+        return False
+    return len(raw) == 64 and key.verify(raw, canonical_json(value))

@@ -21,6 +21,7 @@ from exchange.services.members import MemberService
 from exchange.services.notify import Notifier
 from exchange.services.publish import PublishService
 from exchange.services.read import DeliveryLedger, ReadService
+from exchange.services.translog import LogService
 from exchange.store.base import Store, open_store
 from exchange.taxii.cursor import Cursors
 from exchange.timeutil import now
@@ -40,6 +41,7 @@ class Services:
     read: ReadService
     members: MemberService
     ledger: DeliveryLedger
+    log: LogService
     # Wake-ups for the event streams; set by the app factory (the admin CLI has none).
     notifier: Notifier | None = None
     coalescer: Coalescer = field(default_factory=Coalescer)
@@ -94,6 +96,8 @@ async def open_services(
     ledger = DeliveryLedger(store)
     read = ReadService(store, cursors, settings.default_page_size, settings.max_page_size, ledger)
     auth = AuthService(store)
+    translog = LogService(store, read, settings.log_head_seconds)
+    await translog.ensure_key()
     return Services(
         settings=settings,
         store=store,
@@ -104,4 +108,5 @@ async def open_services(
         read=read,
         members=MemberService(store, publish),
         ledger=ledger,
+        log=translog,
     )

@@ -28,6 +28,8 @@ from exchange.models import (
     Token,
 )
 from exchange.policy import ObjectFacts
+from exchange.translog.heads import Cosignature, LogKey, TreeHead
+from exchange.translog.merkle import Node
 
 if TYPE_CHECKING:
     from exchange.store.pgchannel import PgChannel
@@ -110,6 +112,25 @@ class Store(Protocol):
         """(live, withdrawn) object versions."""
 
     async def latest_seq(self) -> int: ...
+
+    # --- transparency log: every inserted object version gets its leaf in insert_objects
+    async def log_size(self) -> int:
+        """Leaves in the log."""
+
+    async def log_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        """Stored hashes of complete subtrees ``(level, index)``; missing ones left out."""
+
+    async def log_leaf_index(self, stix_id: str, version: str) -> int | None: ...
+    async def log_keys(self) -> list[LogKey]:
+        """Every log key, the current one first."""
+
+    async def add_log_key(self, key: LogKey, retire_at: str | None) -> None: ...
+    async def save_log_head(self, head: TreeHead) -> None: ...
+    async def log_head(self, tree_size: int | None = None) -> TreeHead | None:
+        """The newest signed head (of that size), with its cosignatures."""
+
+    async def log_heads_of_size(self, tree_size: int) -> list[TreeHead]: ...
+    async def add_log_cosignature(self, head: TreeHead, cosig: Cosignature, created: str) -> None: ...
 
     # --- statuses
     async def save_status(self, status: Status) -> None: ...

@@ -16,6 +16,7 @@ from datetime import timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
 
+from exchange.crypto import object_leaf_hash
 from exchange.errors import Conflict, InvalidInput, NotFound
 from exchange.models import (
     Delivery,
@@ -40,8 +41,11 @@ from exchange.models import (
     TokenScope,
 )
 from exchange.policy import ObjectFacts
+from exchange.store import translog
 from exchange.store.query import build_read
 from exchange.timeutil import format_ts, now, parse_ts
+from exchange.translog.heads import Cosignature, LogKey, TreeHead
+from exchange.translog.merkle import Node
 
 if TYPE_CHECKING:
     from exchange.store.pgchannel import PgChannel
@@ -155,6 +159,10 @@ class SqlStore(ABC):
             for statement in _statements(script):
                 await tx.execute(statement)
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        # Objects stored before the transparency log get their leaves now, in storage order,
+        # under the ingest lock (other workers may be ingesting already).
+        await self.lock_ingest(tx)
+        await translog.backfill(tx)
 
     async def schema_version(self) -> tuple[int, int]:
         expected = max(v for v, _ in self.migrations())
@@ -433,13 +441,16 @@ class SqlStore(ABC):
         results: list[InsertResult] = []
         if not objects:
             return results
+        # Leaf hashes (JCS + SHA-256) are computed before the write lock is taken.
+        leaves = [object_leaf_hash(o.body) for o in objects]
+        appended: list[tuple[int, str, str, bytes]] = []
         async with self.transaction(write=True) as tx:
             await self.lock_ingest(tx)
             clock = await tx.fetchone("SELECT last_date_added, last_seq FROM clock WHERE id = 1")
             assert clock is not None
             last = parse_ts(clock[0])
             seq = int(clock[1])
-            for obj in objects:
+            for obj, leaf in zip(objects, leaves, strict=True):
                 version = obj.version
                 if version:
                     existing = await tx.fetchone(
@@ -527,6 +538,8 @@ class SqlStore(ABC):
                         seq=seq,
                     )
                 )
+                appended.append((seq, obj.stix_id, version, leaf))
+            await translog.append_leaves(tx, appended)
             await tx.execute(
                 "UPDATE clock SET last_date_added = ?, last_seq = ? WHERE id = 1",
                 (format_ts(last), seq),
@@ -643,6 +656,44 @@ class SqlStore(ABC):
         async with self.transaction() as tx:
             row = await tx.fetchone("SELECT last_seq FROM clock WHERE id = 1")
         return int(row[0]) if row else 0
+
+    # --- transparency log (exchange.store.translog) -------------------------------------------
+
+    async def log_size(self) -> int:
+        async with self.transaction() as tx:
+            return await translog.tree_size(tx)
+
+    async def log_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        async with self.transaction() as tx:
+            return await translog.fetch_nodes(tx, nodes)
+
+    async def log_leaf_index(self, stix_id: str, version: str) -> int | None:
+        async with self.transaction() as tx:
+            return await translog.leaf_index(tx, stix_id, version)
+
+    async def log_keys(self) -> list[LogKey]:
+        async with self.transaction() as tx:
+            return await translog.log_keys(tx)
+
+    async def add_log_key(self, key: LogKey, retire_at: str | None) -> None:
+        async with self.transaction(write=True) as tx:
+            await translog.add_log_key(tx, key, retire_at)
+
+    async def save_log_head(self, head: TreeHead) -> None:
+        async with self.transaction(write=True) as tx:
+            await translog.save_head(tx, head)
+
+    async def log_head(self, tree_size: int | None = None) -> TreeHead | None:
+        async with self.transaction() as tx:
+            return await translog.get_head(tx, tree_size)
+
+    async def log_heads_of_size(self, tree_size: int) -> list[TreeHead]:
+        async with self.transaction() as tx:
+            return await translog.heads_of_size(tx, tree_size)
+
+    async def add_log_cosignature(self, head: TreeHead, cosig: Cosignature, created: str) -> None:
+        async with self.transaction(write=True) as tx:
+            await translog.add_cosignature(tx, head, cosig, created)
 
     # --- statuses -----------------------------------------------------------------------------
 

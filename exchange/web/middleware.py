@@ -31,6 +31,7 @@ STATUS_OF: dict[type[errors.ExchangeError], int] = {
     errors.SignatureError: 422,
     errors.RateLimited: 429,
     errors.StoreUnavailable: 503,
+    errors.LogCorrupt: 500,
 }
 CHALLENGE = 'Bearer realm="exchange", Basic realm="exchange"'
 

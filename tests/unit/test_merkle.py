@@ -54,8 +54,8 @@ def ref_path(m: int, leaves: list[bytes]) -> list[bytes]:
         return []
     k = ref_k(n)
     if m < k:
-        return ref_path(m, leaves[:k]) + [ref_mth(leaves[k:])]
-    return ref_path(m - k, leaves[k:]) + [ref_mth(leaves[:k])]
+        return [*ref_path(m, leaves[:k]), ref_mth(leaves[k:])]
+    return [*ref_path(m - k, leaves[k:]), ref_mth(leaves[:k])]
 
 
 def ref_subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
@@ -64,8 +64,8 @@ def ref_subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
         return [] if whole else [ref_mth(leaves)]
     k = ref_k(n)
     if m <= k:
-        return ref_subproof(m, leaves[:k], whole) + [ref_mth(leaves[k:])]
-    return ref_subproof(m - k, leaves[k:], False) + [ref_mth(leaves[:k])]
+        return [*ref_subproof(m, leaves[:k], whole), ref_mth(leaves[k:])]
+    return [*ref_subproof(m - k, leaves[k:], False), ref_mth(leaves[:k])]
 
 
 # --- the project's code over an in-memory node table ------------------------------------------

@@ -1,0 +1,232 @@
+"""The transparency log service: the log key, signed tree heads, proofs and cosignatures.
+
+Leaves are appended by the store in the transaction that stores each object version
+(exchange.store.translog). This service signs heads over them, serves RFC 9162 proofs from
+stored subtree hashes, and keeps members' cosignatures. See docs/transparency.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from exchange.crypto import SigningKey, VerifyKey, sign_json, verify_json
+from exchange.errors import InvalidInput, LogCorrupt, NotAuthenticated, NotFound
+from exchange.models import ObjectFilter, Principal
+from exchange.services.periodic import Periodic
+from exchange.services.read import OBJECT_BY_ID_FILTERS, ReadService, find_collection
+from exchange.store.base import Store
+from exchange.timeutil import format_ts, normalise_ts, now
+from exchange.translog.heads import Cosignature, LogKey, TreeHead
+from exchange.translog.merkle import (
+    EMPTY_ROOT,
+    Plan,
+    consistency_plan,
+    evaluate,
+    inclusion_plan,
+    nodes_of,
+    root_plan,
+)
+
+log = structlog.get_logger("exchange.translog")
+LOG_KEY_SECRET = "log_signing_key"
+
+
+@dataclass(frozen=True)
+class Inclusion:
+    leaf_index: int
+    tree_size: int
+    audit_path: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "audit_path": list(self.audit_path),
+        }
+
+
+def new_log_key() -> LogKey:
+    private = SigningKey.generate()
+    return LogKey(
+        key_id=private.public.key_id,
+        public_key=private.public.pem(),
+        private_key=private.private_pem(),
+        created=format_ts(now()),
+    )
+
+
+class LogService:
+    def __init__(self, store: Store, read: ReadService, head_seconds: float = 2.0) -> None:
+        self.store = store
+        self.read = read
+        self._job = Periodic("log-heads", self.make_head, head_seconds)
+
+    # --- the log key ---------------------------------------------------------------------------
+
+    async def ensure_key(self) -> LogKey:
+        """The current log key, made on first start (one key, whichever worker comes first)."""
+        keys = await self.store.log_keys()
+        if keys and keys[0].not_after is None:
+            return keys[0]
+        # The secrets table settles a race between workers starting together.
+        first = new_log_key()
+        pem = await self.store.get_or_create_secret(LOG_KEY_SECRET, first.private_key)
+        private = SigningKey.from_pem(pem)
+        await self.store.add_log_key(
+            LogKey(
+                key_id=private.public.key_id,
+                public_key=private.public.pem(),
+                private_key=pem,
+                created=format_ts(now()),
+            ),
+            retire_at=None,
+        )
+        return (await self.store.log_keys())[0]
+
+    async def current_key(self) -> LogKey:
+        keys = await self.store.log_keys()
+        if not keys or keys[0].not_after is not None:
+            return await self.ensure_key()
+        return keys[0]
+
+    async def rotate(self) -> tuple[LogKey, LogKey]:
+        """Retire the current key now and sign the current tree with a new one: (new, old)."""
+        old = await self.current_key()
+        fresh = new_log_key()
+        await self.store.add_log_key(fresh, retire_at=format_ts(now()))
+        await self.make_head()
+        return fresh, old
+
+    async def key_history(self) -> list[LogKey]:
+        return await self.store.log_keys()
+
+    # --- heads ---------------------------------------------------------------------------------
+
+    async def _root(self, tree_size: int) -> bytes:
+        plan = root_plan(tree_size)
+        if plan is None:
+            return EMPTY_ROOT
+        return (await self._hashes([plan]))[0]
+
+    async def _hashes(self, plans: list[Plan]) -> list[bytes]:
+        held = await self.store.log_nodes(nodes_of(plans))
+        try:
+            return [evaluate(p, held) for p in plans]
+        except KeyError as exc:
+            raise LogCorrupt(f"the log has lost the stored subtree {exc.args[0]}") from exc
+
+    async def make_head(self) -> TreeHead:
+        """The newest signed head, signing a new one when the log grew or the key changed
+        (safe with several workers: a head per size and key, the first one kept)."""
+        size = await self.store.log_size()
+        key = await self.current_key()
+        latest = await self.store.log_head()
+        if latest is not None and latest.tree_size == size and latest.key_id == key.key_id:
+            return latest
+        unsigned = TreeHead(
+            tree_size=size,
+            root_hash=(await self._root(size)).hex(),
+            timestamp=format_ts(now()),
+            key_id=key.key_id,
+        )
+        signature = sign_json(SigningKey.from_pem(key.private_key), unsigned.signed_part())
+        await self.store.save_log_head(
+            TreeHead(**{**unsigned.signed_part(), "signature": signature})
+        )
+        head = await self.store.log_head(size)
+        assert head is not None
+        return head
+
+    async def head(self) -> TreeHead:
+        """The head to serve: it covers every object stored before the request."""
+        return await self.make_head()
+
+    def start(self) -> None:
+        self._job.start()
+
+    async def stop(self) -> None:
+        await self._job.stop()
+
+    # --- proofs --------------------------------------------------------------------------------
+
+    async def inclusion(
+        self, principal: Principal, stix_id: str, version: str, tree_size: int
+    ) -> Inclusion:
+        """The audit path of one object version, for a member that may read it (else
+        NotFound, exactly as ``GET /objects/{id}/?match[version]=V`` answers)."""
+        if not principal.is_member:
+            raise NotAuthenticated("the transparency log is for members")
+        try:
+            wanted = normalise_ts(version)
+        except InvalidInput as exc:
+            raise InvalidInput(f"version: {exc.message}") from exc
+        page = await self.read.page(
+            principal,
+            find_collection("bulletins"),
+            {"match[version]": [version]},
+            scope=f"object:{stix_id}",
+            allow=OBJECT_BY_ID_FILTERS,
+            fixed=ObjectFilter(ids=(stix_id,)),
+            with_body=False,
+        )
+        if not page.objects:
+            raise NotFound(f"no object {stix_id}")
+        size = await self.store.log_size()
+        if not 1 <= tree_size <= size:
+            raise InvalidInput(f"tree_size must be between 1 and the log's size, {size}")
+        index = await self.store.log_leaf_index(stix_id, wanted)
+        if index is None:
+            raise NotFound(f"{stix_id} version {wanted} has no leaf in the log")
+        if index >= tree_size:
+            raise NotFound(f"{stix_id} version {wanted} was appended after tree size {tree_size}")
+        path = await self._hashes(inclusion_plan(index, tree_size))
+        return Inclusion(
+            leaf_index=index, tree_size=tree_size, audit_path=tuple(h.hex() for h in path)
+        )
+
+    async def consistency(self, first: int, second: int) -> list[str]:
+        size = await self.store.log_size()
+        if not 1 <= first <= second <= size:
+            raise InvalidInput(f"need 1 <= first <= second <= the log's size, {size}")
+        return [h.hex() for h in await self._hashes(consistency_plan(first, second))]
+
+    # --- witnesses -----------------------------------------------------------------------------
+
+    async def cosign(self, principal: Principal, body: Any) -> Cosignature:
+        """Keep a member's cosignature of a head the log signed; InvalidInput unless its key
+        (the member's own, valid now) signed exactly the bytes the log key signed."""
+        if not principal.is_member or principal.member is None:
+            raise NotAuthenticated("cosignatures come from members")
+        if not isinstance(body, dict):
+            raise InvalidInput('send {"tree_size", "root_hash", "key_id", "signature"}')
+        tree_size, root_hash = body.get("tree_size"), body.get("root_hash")
+        key_id, signature = body.get("key_id"), body.get("signature")
+        if not isinstance(tree_size, int) or isinstance(tree_size, bool) or tree_size < 0:
+            raise InvalidInput("tree_size must be a non-negative integer")
+        for name, value in (("root_hash", root_hash), ("key_id", key_id), ("signature", signature)):
+            if not isinstance(value, str) or not value:
+                raise InvalidInput(f"{name} must be a non-empty string")
+        assert isinstance(key_id, str) and isinstance(signature, str)
+        key = await self.store.get_key(key_id)
+        if key is None or key.member != principal.member:
+            raise InvalidInput(f"key {key_id} is not one of your keys in the key directory")
+        moment = now()
+        if key.not_before > moment or (key.not_after is not None and key.not_after <= moment):
+            raise InvalidInput(f"key {key_id} is not valid now")
+        if key.revoked_since is not None and key.revoked_since <= moment:
+            raise InvalidInput(f"key {key_id} is revoked")
+        heads = [
+            h for h in await self.store.log_heads_of_size(tree_size) if h.root_hash == root_hash
+        ]
+        if not heads:
+            raise InvalidInput(f"the log signed no head of size {tree_size} with that root hash")
+        verify_key = VerifyKey.from_pem(key.public_key)
+        for head in heads:
+            if verify_json(verify_key, head.signed_part(), signature):
+                cosig = Cosignature(member=principal.member, key_id=key_id, signature=signature)
+                await self.store.add_log_cosignature(head, cosig, format_ts(moment))
+                return cosig
+        raise InvalidInput("the signature does not verify over that head")
