@@ -213,6 +213,27 @@ async def migrate_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any
     return {"schema_version": current, "expected": expected}, f"schema version {current}"
 
 
+def _log_key_json(key: Any) -> dict[str, Any]:
+    return {"key_id": key.key_id, "public_key": key.public_key, "created": key.created,
+            "not_after": key.not_after}
+
+
+async def log_key_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    current, *former = await s.log.key_history()
+    payload = {**_log_key_json(current), "history": [_log_key_json(k) for k in former]}
+    lines = [f"log key {current.key_id} (since {current.created})"]
+    lines += [f"retired {k.key_id} (until {k.not_after})" for k in former]
+    return payload, "\n".join(lines)
+
+
+async def log_key_rotate(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    fresh, old = await s.log.rotate()
+    head = await s.log.head()
+    payload = {**_log_key_json(fresh), "retired": old.key_id, "tree_size": head.tree_size}
+    return payload, (f"log key {fresh.key_id} now signs the log (tree size {head.tree_size}); "
+                     f"{old.key_id} retired, its heads still verify")
+
+
 AdminCommand = Callable[[Services, argparse.Namespace], Awaitable[tuple[dict[str, Any], str]]]
 
 
@@ -406,6 +427,11 @@ def build_parser() -> Parser:
     p.set_defaults(direction="inbound")
     leaf(rules, "list", rules_list, "list rules").add_argument("member", nargs="?")
     leaf(rules, "remove", rules_remove, "remove a rule").add_argument("rule_id")
+
+    log_key = asub.add_parser("log-key", help="the transparency log's signing key").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    leaf(log_key, "show", log_key_show, "show the log key and the retired ones")
+    leaf(log_key, "rotate", log_key_rotate, "retire the log key and sign with a new one")
 
     p = leaf(asub, "explain", explain_cmd, "may MEMBER read OBJECT_ID, and which rule decides")
     p.add_argument("object_id")

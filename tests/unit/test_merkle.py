@@ -1,5 +1,5 @@
 """The log's Merkle math against RFC 9162: the shared vectors (made outside the project) and
-random trees checked against a plain recursive reference written here, from the RFC text."""
+random trees checked against a plain recursive reference (tests/merkle_ref.py, from the RFC)."""
 
 from __future__ import annotations
 
@@ -20,52 +20,9 @@ from exchange.translog.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.merkle_ref import ref_leaf, ref_mth, ref_path, ref_subproof
 
 VECTORS = json.loads((Path(__file__).parent.parent / "assets" / "merkle.json").read_text())
-
-
-# --- the reference: RFC 9162 section 2.1, recursively, nothing stored -------------------------
-
-
-def ref_leaf(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
-
-
-def ref_k(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def ref_mth(leaves: list[bytes]) -> bytes:
-    n = len(leaves)
-    if n == 0:
-        return hashlib.sha256(b"").digest()
-    if n == 1:
-        return ref_leaf(leaves[0])
-    k = ref_k(n)
-    return hashlib.sha256(b"\x01" + ref_mth(leaves[:k]) + ref_mth(leaves[k:])).digest()
-
-
-def ref_path(m: int, leaves: list[bytes]) -> list[bytes]:
-    n = len(leaves)
-    if n == 1:
-        return []
-    k = ref_k(n)
-    if m < k:
-        return [*ref_path(m, leaves[:k]), ref_mth(leaves[k:])]
-    return [*ref_path(m - k, leaves[k:]), ref_mth(leaves[:k])]
-
-
-def ref_subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
-    n = len(leaves)
-    if m == n:
-        return [] if whole else [ref_mth(leaves)]
-    k = ref_k(n)
-    if m <= k:
-        return [*ref_subproof(m, leaves[:k], whole), ref_mth(leaves[k:])]
-    return [*ref_subproof(m - k, leaves[k:], False), ref_mth(leaves[:k])]
 
 
 # --- the project's code over an in-memory node table ------------------------------------------
