@@ -311,9 +311,57 @@ def publish_cmd(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def verify_log_cmd(args: argparse.Namespace) -> int:
+    from exchange.client import load_objects
+    from exchange.client.translog import verify_log
+    from exchange.client.verify import verify_file
+    from exchange.crypto import SigningKey
+
+    key = None
+    if args.key:
+        try:
+            key = SigningKey.from_pem(Path(args.key).read_bytes())
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {args.key}: {exc.strerror}") from exc
+    objects = load_objects(args.file) if args.file else []
+    signatures = verify_file(args.file, args.url, args.token) if args.file else None
+    check = verify_log(args.url, args.token, state=Path(args.state) if args.state else None,
+                       objects=objects, own_key=key, cosign=args.cosign,
+                       witnesses=args.witnesses)
+    payload = check.to_json()
+    if signatures is not None:
+        payload.update(signatures)
+        payload["problems"] += [f"bad signature: {r['id']}: {r['reason']}"
+                                for r in signatures["invalid"]]
+    if args.json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        lines = [f"log tree size {payload['tree_size']}, "
+                 + ("consistent with the head kept" if check.consistent else "NOT CONSISTENT")]
+        lines += [f"included {i}" for i in payload["included"]]
+        lines += [f"cosigned by {c['member']}" for c in payload["cosignatures"]]
+        lines += [f"PROBLEM  {p}" for p in payload["problems"]]
+        if check.cosigned:
+            lines.append("your cosignature was posted")
+        sys.stdout.write("\n".join(lines) + "\n")
+    if check.alarms:
+        sys.stderr.write(f"exchange: ALERT: {check.alarms[0]}"
+                         + (f" (and {len(check.alarms) - 1} more)" if len(check.alarms) > 1
+                            else "") + "\n")
+    return 1 if payload["problems"] else 0
+
+
 def verify_cmd(args: argparse.Namespace) -> int:
     from exchange.client.verify import verify_file
 
+    if args.log:
+        return verify_log_cmd(args)
+    for flag, given in (("--state", args.state), ("--cosign", args.cosign),
+                        ("--witnesses", args.witnesses), ("--key", args.key)):
+        if given:
+            raise UsageError(f"exchange verify: {flag} needs --log")
+    if not args.file:
+        raise UsageError("exchange verify: give FILE, or --log to check the transparency log")
     result = verify_file(args.file, args.url, args.token)
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
@@ -450,12 +498,22 @@ def build_parser() -> Parser:
                                ("verify", verify_cmd, "check every object's signature")):
         # --db is accepted for uniformity; the client talks to the API, not the database.
         p = sub.add_parser(name, help=text, parents=[common, out])
-        p.add_argument("file")
+        p.add_argument("file", nargs="?" if name == "verify" else None)
         p.add_argument("--url", required=True, help="API root URL, e.g. http://127.0.0.1:8080/api/v1/")
         p.add_argument("--token", required=True)
         if name == "publish":
             p.add_argument("--key", required=True, help="your private key (PEM)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
+        else:
+            p.add_argument("--log", action="store_true",
+                           help="check the transparency log (and FILE's objects in it)")
+            p.add_argument("--state", help="file keeping the last head checked (--log)")
+            p.add_argument("--cosign", action="store_true",
+                           help="cosign the head once every check holds (needs --key)")
+            p.add_argument("--key", help="your private key (PEM): --cosign signs with it, and "
+                           "your own cosignatures never count as witnesses")
+            p.add_argument("--witnesses", type=int, default=0, metavar="K",
+                           help="require K cosignatures by other members (--log)")
         p.set_defaults(client=client)
     return parser
 
@@ -471,6 +529,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         if getattr(args, "client", None) is not None:
+            if getattr(args, "cosign", False) and not args.key:
+                raise UsageError("exchange verify: --cosign needs --key FILE.pem")
+            if getattr(args, "witnesses", 0) < 0:
+                raise UsageError("exchange verify: --witnesses takes a count, 0 or more")
             return int(args.client(args))
         settings = load_settings(
             getattr(args, "config", None),
@@ -487,6 +549,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             asyncio.run(_run_admin(settings, args.handler, args))
         return 0
+    except UsageError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     except ExchangeError as exc:
         sys.stderr.write(f"exchange: {exc.message}\n")
         return 1
