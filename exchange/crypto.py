@@ -273,3 +273,29 @@ def verify_json(key: VerifyKey, value: Any, signature: str) -> bool:
     except SignatureError:
         return False
     return len(raw) == 64 and key.verify(raw, canonical_json(value))
+
+
+# --- C2SP signed notes (tlog-checkpoint, tlog-cosignature) -----------------------------------
+
+NOTE_ED25519 = 0x01
+NOTE_COSIGNATURE_V1 = 0x04
+
+
+def note_key_id(name: str, signature_type: int, key: VerifyKey) -> bytes:
+    """C2SP signed-note key ID: SHA-256(name || 0x0A || type || raw public key)[:4]."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([signature_type]) + key.raw()).digest()[:4]
+
+
+def b64_encode(raw: bytes) -> str:
+    """Standard base64 (RFC 4648 section 4), with padding, as signed notes use."""
+    return base64.b64encode(raw).decode("ascii")
+
+
+def b64_decode(text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        raise SignatureError("not standard base64") from exc
+    if b64_encode(raw) != text:
+        raise SignatureError("not canonical base64")
+    return raw

@@ -13,22 +13,30 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import requests
+
 from exchange.client import ApiClient, DirectoryKey
 from exchange.crypto import (
+    NOTE_ED25519,
     SigningKey,
     VerifyKey,
+    b64_decode,
+    b64_encode,
     canonical_json,
     leaf_hash,
+    note_key_id,
     sign_json,
     verify_json,
 )
 from exchange.errors import ExchangeError, InvalidInput, NotFound, SignatureError
+from exchange.translog.checkpoint import checkpoint_body, cosignature_message
 from exchange.translog.merkle import verify_consistency, verify_inclusion
 
 STATE_FORMAT = "exchange-log-state"
@@ -231,6 +239,39 @@ def _cosignatures(head: dict[str, Any], directory: Sequence[DirectoryKey],
     return list(found.values())
 
 
+def fetch_checkpoint(api: ApiClient, head: dict[str, Any], log_key: VerifyKey) -> str:
+    """The checkpoint note's body, checked: it states the same head, and the log key's note
+    signature (key name = origin) verifies over it. ExchangeError otherwise."""
+    url = api.url("log/checkpoint")
+    try:
+        response = api.session.get(url, headers={"Accept": "text/plain"}, timeout=api.timeout)
+    except requests.RequestException as exc:
+        raise ExchangeError(f"GET {url}: {exc}") from exc
+    if response.status_code != 200:
+        raise ExchangeError(f"GET {url}: HTTP {response.status_code}")
+    text = response.content.decode("utf-8", "replace")
+    body, sep, signatures = text.rpartition("\n\n")
+    body += "\n"
+    lines = body.split("\n")
+    if not sep or len(lines) < 4:
+        raise ExchangeError("the checkpoint is not a signed note")
+    origin = lines[0]
+    if body != checkpoint_body(origin, head["tree_size"], bytes.fromhex(head["root_hash"])):
+        raise ExchangeError("the checkpoint does not state the head the log serves")
+    wanted = note_key_id(origin, NOTE_ED25519, log_key)
+    for line in signatures.splitlines():
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != "\u2014" or parts[1] != origin:
+            continue
+        try:
+            raw = b64_decode(parts[2])
+        except ExchangeError:
+            continue
+        if raw[:4] == wanted and log_key.verify(raw[4:], body.encode("utf-8")):
+            return body
+    raise ExchangeError("the checkpoint carries no valid signature by the log key")
+
+
 def verify_log(
     api_root_url: str,
     token: str,
@@ -281,10 +322,21 @@ def verify_log(
         if witnesses and len(result.cosignatures) < witnesses:
             result.problems.append(f"only {len(result.cosignatures)} of the {witnesses} "
                                    "witnesses asked for cosigned this head")
+        checkpoint = None
         if cosign and own_key is not None and not result.problems:
-            body = {"tree_size": head["tree_size"], "root_hash": head["root_hash"],
-                    "key_id": own_key.public.key_id,
-                    "signature": sign_json(own_key, signed_part(head))}
+            try:
+                checkpoint = fetch_checkpoint(api, head, key)
+            except ExchangeError as exc:
+                result.alarm(f"FORK: {exc.message}")
+        if cosign and own_key is not None and not result.problems:
+            body: dict[str, Any] = {
+                "tree_size": head["tree_size"], "root_hash": head["root_hash"],
+                "key_id": own_key.public.key_id,
+                "signature": sign_json(own_key, signed_part(head))}
+            if checkpoint is not None:
+                stamp = int(time.time())
+                body["checkpoint"] = {"timestamp": stamp, "signature": b64_encode(
+                    own_key.sign(cosignature_message(checkpoint, stamp)))}
             api.post("log/cosignatures/", json.dumps(body).encode())
             result.cosigned = True
         if state is not None and consistent:

@@ -21,7 +21,7 @@ from exchange.services.members import MemberService
 from exchange.services.notify import Notifier
 from exchange.services.publish import PublishService
 from exchange.services.read import DeliveryLedger, ReadService
-from exchange.services.translog import LogService
+from exchange.services.translog import LogService, log_origin
 from exchange.store.base import Store, open_store
 from exchange.taxii.cursor import Cursors
 from exchange.timeutil import now
@@ -96,7 +96,8 @@ async def open_services(
     ledger = DeliveryLedger(store)
     read = ReadService(store, cursors, settings.default_page_size, settings.max_page_size, ledger)
     auth = AuthService(store)
-    translog = LogService(store, read, settings.log_head_seconds)
+    origin = log_origin(settings.log_origin, settings.public_url, settings.host, settings.port)
+    translog = LogService(store, read, settings.log_head_seconds, origin)
     await translog.ensure_key()
     return Services(
         settings=settings,

@@ -12,13 +12,29 @@ from typing import Any
 
 import structlog
 
-from exchange.crypto import SigningKey, VerifyKey, sign_json, verify_json
-from exchange.errors import InvalidInput, LogCorrupt, NotAuthenticated, NotFound
+from exchange.crypto import (
+    NOTE_COSIGNATURE_V1,
+    NOTE_ED25519,
+    SigningKey,
+    VerifyKey,
+    b64_decode,
+    note_key_id,
+    sign_json,
+    verify_json,
+)
+from exchange.errors import ExchangeError, InvalidInput, LogCorrupt, NotAuthenticated, NotFound
 from exchange.models import ObjectFilter, Principal
 from exchange.services.periodic import Periodic
 from exchange.services.read import OBJECT_BY_ID_FILTERS, ReadService, find_collection
 from exchange.store.base import Store
 from exchange.timeutil import format_ts, normalise_ts, now
+from exchange.translog.checkpoint import (
+    checkpoint_body,
+    cosignature_message,
+    note,
+    signature_line,
+    valid_name,
+)
 from exchange.translog.heads import Cosignature, LogKey, TreeHead
 from exchange.translog.merkle import (
     EMPTY_ROOT,
@@ -48,6 +64,20 @@ class Inclusion:
         }
 
 
+def log_origin(configured: str | None, public_url: str | None, host: str, port: int) -> str:
+    """The checkpoint's origin line (and the log key's note name): ``log_origin`` when set,
+    else the public URL's host and API root, else the listening address's."""
+    if configured:
+        origin = configured
+    elif public_url:
+        origin = public_url.split("://", 1)[-1].rstrip("/") + "/api/v1/log"
+    else:
+        origin = f"{host}:{port}/api/v1/log"
+    if not valid_name(origin):
+        raise InvalidInput(f"log_origin {origin!r} must be non-empty, without spaces or '+'")
+    return origin
+
+
 def new_log_key() -> LogKey:
     private = SigningKey.generate()
     return LogKey(
@@ -59,9 +89,16 @@ def new_log_key() -> LogKey:
 
 
 class LogService:
-    def __init__(self, store: Store, read: ReadService, head_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        read: ReadService,
+        head_seconds: float = 2.0,
+        origin: str = "exchange.invalid/api/v1/log",
+    ) -> None:
         self.store = store
         self.read = read
+        self.origin = origin
         self._job = Periodic("log-heads", self.make_head, head_seconds)
 
     # --- the log key ---------------------------------------------------------------------------
@@ -143,6 +180,27 @@ class LogService:
     async def head(self) -> TreeHead:
         """The head to serve: it covers every object stored before the request."""
         return await self.make_head()
+
+    async def checkpoint(self) -> str:
+        """The served head as a C2SP tlog-checkpoint signed note: the log's Ed25519 note
+        signature (key name = origin), then members' tlog-cosignature lines."""
+        head = await self.head()
+        key = next(k for k in await self.store.log_keys() if k.key_id == head.key_id)
+        private = SigningKey.from_pem(key.private_key)
+        body = checkpoint_body(self.origin, head.tree_size, bytes.fromhex(head.root_hash))
+        lines = [
+            signature_line(
+                self.origin,
+                note_key_id(self.origin, NOTE_ED25519, private.public),
+                private.sign(body.encode("utf-8")),
+            )
+        ]
+        lines += [c.note_line for c in head.cosignatures if c.note_line]
+        return note(body, lines)
+
+    def cosigner_name(self, member: str) -> str:
+        """The note key name under which a member's checkpoint cosignatures appear."""
+        return f"{self.origin}/members/{member}"
 
     def start(self) -> None:
         self._job.start()
@@ -226,7 +284,34 @@ class LogService:
         verify_key = VerifyKey.from_pem(key.public_key)
         for head in heads:
             if verify_json(verify_key, head.signed_part(), signature):
-                cosig = Cosignature(member=principal.member, key_id=key_id, signature=signature)
+                line = self._note_line(principal.member, verify_key, head, body.get("checkpoint"))
+                cosig = Cosignature(
+                    member=principal.member, key_id=key_id, signature=signature, note_line=line
+                )
                 await self.store.add_log_cosignature(head, cosig, format_ts(moment))
                 return cosig
         raise InvalidInput("the signature does not verify over that head")
+
+    def _note_line(self, member: str, key: VerifyKey, head: TreeHead, value: Any) -> str | None:
+        """The member's tlog-cosignature line for the checkpoint of ``head``, from
+        ``{"timestamp": POSIX seconds, "signature": base64 Ed25519}`` (None when not sent)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise InvalidInput('checkpoint must be {"timestamp", "signature"}')
+        stamp, text = value.get("timestamp"), value.get("signature")
+        if not isinstance(stamp, int) or isinstance(stamp, bool) or not 0 <= stamp < 2**63:
+            raise InvalidInput("checkpoint.timestamp must be POSIX seconds")
+        if stamp > now().timestamp() + 300:
+            raise InvalidInput("checkpoint.timestamp is in the future")
+        try:
+            raw = b64_decode(text) if isinstance(text, str) else b""
+        except ExchangeError as exc:
+            raise InvalidInput(f"checkpoint.signature: {exc.message}") from exc
+        body = checkpoint_body(self.origin, head.tree_size, bytes.fromhex(head.root_hash))
+        if len(raw) != 64 or not key.verify(raw, cosignature_message(body, stamp)):
+            raise InvalidInput("checkpoint.signature does not verify over the checkpoint")
+        name = self.cosigner_name(member)
+        return signature_line(
+            name, note_key_id(name, NOTE_COSIGNATURE_V1, key), stamp.to_bytes(8, "big") + raw
+        )

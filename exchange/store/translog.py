@@ -164,13 +164,15 @@ async def get_head(tx: Tx, tree_size: int | None) -> TreeHead | None:
         return None
     head = _head(row)
     cosigs = await tx.fetchall(
-        "SELECT member, key_id, signature FROM log_cosignatures"
+        "SELECT member, key_id, signature, note_line FROM log_cosignatures"
         " WHERE tree_size = ? AND head_key_id = ? ORDER BY created, key_id",
         (head.tree_size, head.key_id),
     )
     return replace(
         head,
-        cosignatures=tuple(Cosignature(member=c[0], key_id=c[1], signature=c[2]) for c in cosigs),
+        cosignatures=tuple(
+            Cosignature(member=c[0], key_id=c[1], signature=c[2], note_line=c[3]) for c in cosigs
+        ),
     )
 
 
@@ -184,8 +186,18 @@ async def heads_of_size(tx: Tx, tree_size: int) -> list[TreeHead]:
 
 async def add_cosignature(tx: Tx, head: TreeHead, cosig: Cosignature, created: str) -> None:
     await tx.execute(
-        "INSERT INTO log_cosignatures (tree_size, head_key_id, member, key_id, signature, created)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tree_size, head_key_id, key_id)"
-        " DO UPDATE SET signature = excluded.signature, created = excluded.created",
-        (head.tree_size, head.key_id, cosig.member, cosig.key_id, cosig.signature, created),
+        "INSERT INTO log_cosignatures (tree_size, head_key_id, member, key_id, signature,"
+        " created, note_line) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (tree_size, head_key_id, key_id) DO UPDATE SET"
+        " signature = excluded.signature, created = excluded.created,"
+        " note_line = COALESCE(excluded.note_line, log_cosignatures.note_line)",
+        (
+            head.tree_size,
+            head.key_id,
+            cosig.member,
+            cosig.key_id,
+            cosig.signature,
+            created,
+            cosig.note_line,
+        ),
     )

@@ -25,6 +25,8 @@ class Cosignature:
     member: str
     key_id: str
     signature: str
+    # The member's C2SP tlog-cosignature line for the checkpoint of the same head, if sent.
+    note_line: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"member": self.member, "key_id": self.key_id, "signature": self.signature}

@@ -45,6 +45,14 @@ async def head(request: web.Request) -> web.Response:
     return taxii_response((await request.app[SERVICES].log.head()).to_json())
 
 
+@routes.get(LOG + "checkpoint")
+async def checkpoint(request: web.Request) -> web.Response:
+    if not principal_of(request).is_member:
+        raise NotAuthenticated("the transparency log is for members")
+    text = await request.app[SERVICES].log.checkpoint()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
 @routes.get(LOG + "key/")
 async def log_key(request: web.Request) -> web.Response:
     _member_only(request)

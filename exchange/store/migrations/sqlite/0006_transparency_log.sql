@@ -42,7 +42,8 @@ CREATE TABLE log_heads (
     PRIMARY KEY (tree_size, key_id)
 );
 
--- Members' cosignatures of heads they checked, over the bytes the log key signed.
+-- Members' cosignatures of heads they checked, over the bytes the log key signed; with
+-- the C2SP tlog-cosignature line for the checkpoint when the member sent one too.
 CREATE TABLE log_cosignatures (
     tree_size BIGINT NOT NULL,
     head_key_id TEXT NOT NULL,
@@ -50,5 +51,6 @@ CREATE TABLE log_cosignatures (
     key_id TEXT NOT NULL,
     signature TEXT NOT NULL,
     created TEXT NOT NULL,
+    note_line TEXT,
     PRIMARY KEY (tree_size, head_key_id, key_id)
 );
