@@ -207,7 +207,7 @@ def _check_inclusion(api: ApiClient, objects: Sequence[dict[str, Any]], head: di
             path = [bytes.fromhex(h) for h in answer["audit_path"]]
         except NotFound:
             result.alarm(f"MISSING LEAF: {stix_id} version {version} is not in the log of "
-                         f"size {head['tree_size']}")
+                         f"size {head['tree_size']} (or is not one you may read)")
             continue
         except (ExchangeError, KeyError, TypeError, ValueError) as exc:
             result.alarm(f"MISSING LEAF: no inclusion proof for {stix_id} version {version}: "
