@@ -313,6 +313,9 @@ def publish_cmd(args: argparse.Namespace) -> int:
 
 def verify_log_cmd(args: argparse.Namespace) -> int:
     from exchange.client import load_objects
+
+    if args.proof_dir and not args.file:
+        raise UsageError("exchange verify: --proof-dir needs FILE, whose objects it proves")
     from exchange.client.translog import verify_log
     from exchange.client.verify import verify_file
     from exchange.crypto import SigningKey
@@ -327,7 +330,8 @@ def verify_log_cmd(args: argparse.Namespace) -> int:
     signatures = verify_file(args.file, args.url, args.token) if args.file else None
     check = verify_log(args.url, args.token, state=Path(args.state) if args.state else None,
                        objects=objects, own_key=key, cosign=args.cosign,
-                       witnesses=args.witnesses)
+                       witnesses=args.witnesses,
+                       proof_dir=Path(args.proof_dir) if args.proof_dir else None)
     payload = check.to_json()
     if signatures is not None:
         payload.update(signatures)
@@ -343,6 +347,8 @@ def verify_log_cmd(args: argparse.Namespace) -> int:
         lines += [f"PROBLEM  {p}" for p in payload["problems"]]
         if check.cosigned:
             lines.append("your cosignature was posted")
+        if check.proofs is not None:
+            lines.append(f"{len(check.proofs)} tlog-proof files in {args.proof_dir}")
         sys.stdout.write("\n".join(lines) + "\n")
     if check.alarms:
         sys.stderr.write(f"exchange: ALERT: {check.alarms[0]}"
@@ -357,7 +363,8 @@ def verify_cmd(args: argparse.Namespace) -> int:
     if args.log:
         return verify_log_cmd(args)
     for flag, given in (("--state", args.state), ("--cosign", args.cosign),
-                        ("--witnesses", args.witnesses), ("--key", args.key)):
+                        ("--witnesses", args.witnesses), ("--key", args.key),
+                        ("--proof-dir", args.proof_dir)):
         if given:
             raise UsageError(f"exchange verify: {flag} needs --log")
     if not args.file:
@@ -514,6 +521,8 @@ def build_parser() -> Parser:
                            "your own cosignatures never count as witnesses")
             p.add_argument("--witnesses", type=int, default=0, metavar="K",
                            help="require K cosignatures by other members (--log)")
+            p.add_argument("--proof-dir", metavar="DIR",
+                           help="write a C2SP tlog-proof for each of FILE's objects (--log)")
         p.set_defaults(client=client)
     return parser
 

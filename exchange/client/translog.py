@@ -56,6 +56,7 @@ class LogCheck:
     cosigned: bool = False
     unchecked: list[str] = field(default_factory=list)
     state: str | None = None
+    proofs: list[str] | None = None
 
     def alarm(self, message: str) -> None:
         self.alarms.append(message)
@@ -74,6 +75,8 @@ class LogCheck:
             out["unchecked"] = self.unchecked
         if self.state is not None:
             out["state"] = self.state
+        if self.proofs is not None:
+            out["proofs"] = self.proofs
         return out
 
 
@@ -193,9 +196,12 @@ def _check_consistency(api: ApiClient, old: dict[str, Any], new: dict[str, Any],
 
 
 def _check_inclusion(api: ApiClient, objects: Sequence[dict[str, Any]], head: dict[str, Any],
-                     result: LogCheck) -> None:
+                     result: LogCheck) -> dict[int, tuple[int, list[bytes]]]:
+    """Check every object's inclusion; (object position -> (leaf index, audit path)) of
+    those included."""
+    proofs: dict[int, tuple[int, list[bytes]]] = {}
     root = bytes.fromhex(head["root_hash"])
-    for obj in objects:
+    for position, obj in enumerate(objects):
         stix_id, version = str(obj.get("id")), _version(obj)
         if version is None:  # cyber-observables: their version is the exchange's date_added
             result.unchecked.append(stix_id)
@@ -216,9 +222,34 @@ def _check_inclusion(api: ApiClient, objects: Sequence[dict[str, Any]], head: di
         leaf = leaf_hash(canonical_json(obj))
         if verify_inclusion(leaf, index, head["tree_size"], path, root):
             result.included.append(stix_id)
+            proofs[position] = (index, path)
         else:
             result.alarm(f"NOT IN THE LOG: {stix_id} version {version} as you hold it is not "
                          "the leaf the log holds (its bytes were changed, or the log forked)")
+    return proofs
+
+
+def proof_file_name(obj: dict[str, Any]) -> str:
+    """``<id>@<version>.tlog-proof``, with the version's colons made safe for any file system."""
+    version = (_version(obj) or "").replace(":", "")
+    return f"{obj.get('id')}@{version}.tlog-proof"
+
+
+def tlog_proof(index: int, path: Sequence[bytes], checkpoint: str) -> str:
+    """A C2SP tlog-proof@v1: the leaf index, the audit path, a blank line, the checkpoint."""
+    lines = ["c2sp.org/tlog-proof@v1", f"index {index}", *(b64_encode(h) for h in path)]
+    return "\n".join(lines) + "\n\n" + checkpoint
+
+
+def write_proofs(folder: Path, objects: Sequence[dict[str, Any]],
+                 proofs: dict[int, tuple[int, list[bytes]]], checkpoint: str) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for position, (index, path) in sorted(proofs.items()):
+        target = folder / proof_file_name(objects[position])
+        target.write_text(tlog_proof(index, path, checkpoint), encoding="utf-8")
+        written.append(str(target))
+    return written
 
 
 def _cosignatures(head: dict[str, Any], directory: Sequence[DirectoryKey],
@@ -239,10 +270,12 @@ def _cosignatures(head: dict[str, Any], directory: Sequence[DirectoryKey],
     return list(found.values())
 
 
-def fetch_checkpoint(api: ApiClient, head: dict[str, Any], log_key: VerifyKey) -> str:
-    """The checkpoint note's body, checked: it states the same head, and the log key's note
-    signature (key name = origin) verifies over it. ExchangeError otherwise."""
-    url = api.url("log/checkpoint")
+def fetch_checkpoint(
+    api: ApiClient, head: dict[str, Any], log_key: VerifyKey
+) -> tuple[str, str]:
+    """(note body, whole note) of the head's checkpoint, checked: it states the same head,
+    and the log key's note signature (key name = origin) verifies over it."""
+    url = api.url(f"log/checkpoint?tree_size={head['tree_size']}")
     try:
         response = api.session.get(url, headers={"Accept": "text/plain"}, timeout=api.timeout)
     except requests.RequestException as exc:
@@ -268,7 +301,7 @@ def fetch_checkpoint(api: ApiClient, head: dict[str, Any], log_key: VerifyKey) -
         except ExchangeError:
             continue
         if raw[:4] == wanted and log_key.verify(raw[4:], body.encode("utf-8")):
-            return body
+            return body, text
     raise ExchangeError("the checkpoint carries no valid signature by the log key")
 
 
@@ -281,6 +314,7 @@ def verify_log(
     own_key: SigningKey | None = None,
     cosign: bool = False,
     witnesses: int = 0,
+    proof_dir: Path | None = None,
 ) -> LogCheck:
     """Check the log as the member holding ``token`` (and ``own_key``, whose cosignatures
     do not count as witnesses); ``cosign`` posts the member's cosignature when all holds."""
@@ -310,7 +344,7 @@ def verify_log(
             consistent = _check_consistency(
                 api, kept["head"], head, result, "seen before (state file)") and consistent
         result.consistent = consistent
-        _check_inclusion(api, objects, head, result)
+        proofs = _check_inclusion(api, objects, head, result)
         directory = api.key_directory() if witnesses or own_key is not None else []
         me = None
         if own_key is not None:
@@ -323,11 +357,13 @@ def verify_log(
             result.problems.append(f"only {len(result.cosignatures)} of the {witnesses} "
                                    "witnesses asked for cosigned this head")
         checkpoint = None
-        if cosign and own_key is not None and not result.problems:
+        if (proof_dir is not None and proofs) or (cosign and not result.problems):
             try:
                 checkpoint = fetch_checkpoint(api, head, key)
             except ExchangeError as exc:
                 result.alarm(f"FORK: {exc.message}")
+        if proof_dir is not None and checkpoint is not None:
+            result.proofs = write_proofs(proof_dir, objects, proofs, checkpoint[1])
         if cosign and own_key is not None and not result.problems:
             body: dict[str, Any] = {
                 "tree_size": head["tree_size"], "root_hash": head["root_hash"],
@@ -336,7 +372,7 @@ def verify_log(
             if checkpoint is not None:
                 stamp = int(time.time())
                 body["checkpoint"] = {"timestamp": stamp, "signature": b64_encode(
-                    own_key.sign(cosignature_message(checkpoint, stamp)))}
+                    own_key.sign(cosignature_message(checkpoint[0], stamp)))}
             api.post("log/cosignatures/", json.dumps(body).encode())
             result.cosigned = True
         if state is not None and consistent:

@@ -181,10 +181,14 @@ class LogService:
         """The head to serve: it covers every object stored before the request."""
         return await self.make_head()
 
-    async def checkpoint(self) -> str:
-        """The served head as a C2SP tlog-checkpoint signed note: the log's Ed25519 note
-        signature (key name = origin), then members' tlog-cosignature lines."""
-        head = await self.head()
+    async def checkpoint(self, tree_size: int | None = None) -> str:
+        """The served head (or the newest signed head of ``tree_size``) as a C2SP
+        tlog-checkpoint signed note: the log's Ed25519 note signature (key name = origin),
+        then members' tlog-cosignature lines."""
+        found = await self.head() if tree_size is None else await self.store.log_head(tree_size)
+        if found is None:
+            raise NotFound(f"the log signed no head of size {tree_size}")
+        head = found
         key = next(k for k in await self.store.log_keys() if k.key_id == head.key_id)
         private = SigningKey.from_pem(key.private_key)
         body = checkpoint_body(self.origin, head.tree_size, bytes.fromhex(head.root_hash))

@@ -49,7 +49,8 @@ async def head(request: web.Request) -> web.Response:
 async def checkpoint(request: web.Request) -> web.Response:
     if not principal_of(request).is_member:
         raise NotAuthenticated("the transparency log is for members")
-    text = await request.app[SERVICES].log.checkpoint()
+    size = _int_param(request, "tree_size") if "tree_size" in request.query else None
+    text = await request.app[SERVICES].log.checkpoint(size)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -14,7 +15,9 @@ import requests
 from exchange.config import Settings
 from exchange.crypto import VerifyKey
 from tests.api.conftest import assert_taxii_error, bearer, get, post_objects
+from tests.api.test_translog_http import ref_root_from_path
 from tests.conftest import TAXII, LiveServer, free_port, indicator, run_cli
+from tests.merkle_ref import jcs, ref_leaf
 
 
 def parse_note(text: str) -> tuple[str, list[tuple[str, bytes]]]:
@@ -129,3 +132,97 @@ def test_the_origin_is_configurable(db_url: str, make_member: Any) -> None:
         assert checkpoint(live, alice.token).text.startswith("example.org/cti-log\n")
     finally:
         live.stop()
+
+
+def verify_tlog_proof(text: str, obj: dict[str, Any], log_key: VerifyKey) -> bool:
+    """An offline verifier of c2sp.org/tlog-proof@v1, from the C2SP text: the leaf is
+    SHA-256(0x00 || JCS(object)); the checkpoint must carry the log's note signature; the
+    audit path must lead from the leaf to the checkpoint's root."""
+    head, _, note = text.partition("\n\n")
+    lines = head.split("\n")
+    if lines[0] != "c2sp.org/tlog-proof@v1":
+        return False
+    rest = lines[1:]
+    if rest and rest[0].startswith("extra "):
+        rest = rest[1:]
+    if not rest[0].startswith("index "):
+        return False
+    index = int(rest[0][len("index ") :])
+    path = [base64.b64decode(line, validate=True) for line in rest[1:]]
+    body, signatures = parse_note(note)
+    origin, size, root, _ = body.split("\n")
+    wanted = key_id(origin, 1, log_key.raw())
+    if not any(
+        n == origin and s[:4] == wanted and log_key.verify(s[4:], body.encode())
+        for n, s in signatures
+    ):
+        return False
+    leaf = ref_leaf(jcs(obj))
+    try:
+        return ref_root_from_path(leaf, index, int(size), path) == base64.b64decode(root)
+    except (AssertionError, IndexError):
+        return False
+
+
+def test_verify_writes_tlog_proofs_that_verify_offline(
+    server: LiveServer, make_member: Any, tmp_path: Path
+) -> None:
+    alice, bob = make_member("alice"), make_member("bob")
+    posted = [alice.sign(indicator("green")) for _ in range(5)]
+    post_objects(server, alice.token, posted)
+    feed = tmp_path / "feed.json"
+    feed.write_text(json.dumps({"objects": posted}))
+    proofs = tmp_path / "proofs"
+    code, out, err = run_cli(
+        "verify",
+        str(feed),
+        "--log",
+        "--url",
+        server.api_root,
+        "--token",
+        bob.token,
+        "--proof-dir",
+        str(proofs),
+        "--json",
+    )
+    assert code == 0, (out, err)
+    written = json.loads(out)["proofs"]
+    assert len(written) == 5 and all(p.endswith(".tlog-proof") for p in written)
+    log_key = VerifyKey.from_pem(get(server, "log/key/", bob.token).json()["public_key"])
+    for obj in posted:
+        files = list(proofs.glob(f"{obj['id']}@*.tlog-proof"))
+        assert len(files) == 1
+        text = files[0].read_text()
+        assert verify_tlog_proof(text, obj, log_key)
+        # what the proof must not prove: other bytes, another object, another log key
+        assert not verify_tlog_proof(text, {**obj, "name": "forged"}, log_key)
+        assert not verify_tlog_proof(
+            text, posted[0] if obj is not posted[0] else posted[1], log_key
+        )
+        assert not verify_tlog_proof(text, obj, bob.key.public)
+    # usage: --proof-dir proves FILE's objects, so it needs FILE
+    code, _, err = run_cli(
+        "verify",
+        "--log",
+        "--url",
+        server.api_root,
+        "--token",
+        bob.token,
+        "--proof-dir",
+        str(proofs),
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    # a checkpoint of an earlier signed size, and of a size never signed
+    size = get(server, "log/", bob.token).json()["tree_size"]
+    assert checkpoint_of(server, bob.token, size).status_code == 200
+    assert_taxii_error(checkpoint_of(server, bob.token, size + 1000), 404)
+    assert_taxii_error(checkpoint_of(server, bob.token, "x"), 400)
+
+
+def checkpoint_of(server: LiveServer, token: str, size: Any) -> requests.Response:
+    return requests.get(
+        server.api_root + "log/checkpoint",
+        params={"tree_size": size},
+        headers=bearer(token),
+        timeout=30,
+    )
