@@ -14,6 +14,7 @@ from exchange.services.housekeeping import Housekeeping
 from exchange.services.notify import make_notifier
 from exchange.services.ratelimit import RateLimiter
 from exchange.services.runtime import open_services
+from exchange.services.witness import WitnessClient, parse_witnesses
 from exchange.web import directory, ops, stream, taxii, translog
 from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS, RateLimits
 from exchange.web.middleware import authenticate, request_context
@@ -60,11 +61,19 @@ def create_app(
         await upkeep.stop()
 
     async def translog_ctx(app: web.Application) -> AsyncIterator[None]:
-        # Signed tree heads every few seconds while objects arrive (docs/transparency.md).
-        log = app[SERVICES].log
-        log.start()
+        # Signed tree heads every few seconds while objects arrive, and C2SP witnesses asked
+        # to cosign them (docs/transparency.md).
+        services = app[SERVICES]
+        services.log.start()
+        witnesses = WitnessClient(services.store, services.log,
+                                  parse_witnesses(settings.log_witnesses),
+                                  settings.log_head_seconds)
+        if witnesses.witnesses:
+            witnesses.start()
         yield
-        await log.stop()
+        if witnesses.witnesses:
+            await witnesses.stop()
+        await services.log.stop()
 
     async def rate_limits_ctx(app: web.Application) -> AsyncIterator[None]:
         store = app[SERVICES].store

@@ -44,6 +44,8 @@ class Settings(BaseModel):
     # the checkpoint's origin line (default: the public URL's host and path, docs/transparency.md).
     log_head_seconds: float = Field(default=2.0, gt=0)
     log_origin: str | None = None
+    # C2SP tlog-witness witnesses asked to cosign each new checkpoint: "VKEY SUBMISSION_URL".
+    log_witnesses: list[str] = Field(default_factory=list)
 
 
 ENV_PREFIX = "EXCHANGE_"

@@ -107,6 +107,13 @@ class VerifyKey:
         self._key = key
 
     @classmethod
+    def from_raw(cls, raw: bytes) -> VerifyKey:
+        try:
+            return cls(Ed25519PublicKey.from_public_bytes(raw))
+        except ValueError as exc:
+            raise SignatureError("not a 32-byte Ed25519 public key") from exc
+
+    @classmethod
     def from_pem(cls, pem: bytes | str) -> VerifyKey:
         data = pem.encode() if isinstance(pem, str) else pem
         try:

@@ -181,7 +181,7 @@ class LogService:
         """The head to serve: it covers every object stored before the request."""
         return await self.make_head()
 
-    async def checkpoint(self, tree_size: int | None = None) -> str:
+    async def checkpoint(self, tree_size: int | None = None, witnesses: bool = True) -> str:
         """The served head (or the newest signed head of ``tree_size``) as a C2SP
         tlog-checkpoint signed note: the log's Ed25519 note signature (key name = origin),
         then members' tlog-cosignature lines."""
@@ -200,6 +200,8 @@ class LogService:
             )
         ]
         lines += [c.note_line for c in head.cosignatures if c.note_line]
+        if witnesses:
+            lines += await self.store.log_witness_lines(head)
         return note(body, lines)
 
     def cosigner_name(self, member: str) -> str:
@@ -250,6 +252,7 @@ class LogService:
         )
 
     async def consistency(self, first: int, second: int) -> list[str]:
+        """The RFC 9162 consistency proof from ``first`` to ``second`` leaves, hex."""
         size = await self.store.log_size()
         if not 1 <= first <= second <= size:
             raise InvalidInput(f"need 1 <= first <= second <= the log's size, {size}")

@@ -131,6 +131,15 @@ class Store(Protocol):
 
     async def log_heads_of_size(self, tree_size: int) -> list[TreeHead]: ...
     async def add_log_cosignature(self, head: TreeHead, cosig: Cosignature, created: str) -> None: ...
+    async def log_witness_size(self, witness: str) -> int:
+        """The tree size a C2SP witness last cosigned (0: never)."""
+
+    async def save_log_witness_cosignature(
+        self, head: TreeHead, witness: str, line: str | None, tree_size: int
+    ) -> None:
+        """Keep a witness's cosignature line of ``head`` (if any) and the size it is at."""
+
+    async def log_witness_lines(self, head: TreeHead) -> list[str]: ...
 
     # --- statuses
     async def save_status(self, status: Status) -> None: ...

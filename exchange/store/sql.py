@@ -695,6 +695,22 @@ class SqlStore(ABC):
         async with self.transaction(write=True) as tx:
             await translog.add_cosignature(tx, head, cosig, created)
 
+    async def log_witness_size(self, witness: str) -> int:
+        async with self.transaction() as tx:
+            return await translog.witness_size(tx, witness)
+
+    async def save_log_witness_cosignature(
+        self, head: TreeHead, witness: str, line: str | None, tree_size: int
+    ) -> None:
+        async with self.transaction(write=True) as tx:
+            if line is not None:
+                await translog.add_witness_line(tx, head, witness, line)
+            await translog.set_witness_size(tx, witness, tree_size)
+
+    async def log_witness_lines(self, head: TreeHead) -> list[str]:
+        async with self.transaction() as tx:
+            return await translog.witness_lines(tx, head)
+
     # --- statuses -----------------------------------------------------------------------------
 
     async def save_status(self, status: Status) -> None:

@@ -201,3 +201,37 @@ async def add_cosignature(tx: Tx, head: TreeHead, cosig: Cosignature, created: s
             cosig.note_line,
         ),
     )
+
+
+# --- C2SP witnesses ----------------------------------------------------------------------------
+
+
+async def witness_size(tx: Tx, witness: str) -> int:
+    row = await tx.fetchone("SELECT tree_size FROM log_witness_state WHERE witness = ?", (witness,))
+    return 0 if row is None else int(row[0])
+
+
+async def set_witness_size(tx: Tx, witness: str, tree_size: int) -> None:
+    await tx.execute(
+        "INSERT INTO log_witness_state (witness, tree_size) VALUES (?, ?)"
+        " ON CONFLICT (witness) DO UPDATE SET tree_size = excluded.tree_size",
+        (witness, tree_size),
+    )
+
+
+async def add_witness_line(tx: Tx, head: TreeHead, witness: str, line: str) -> None:
+    await tx.execute(
+        "INSERT INTO log_witness_cosignatures (tree_size, head_key_id, witness, note_line)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (tree_size, head_key_id, witness)"
+        " DO UPDATE SET note_line = excluded.note_line",
+        (head.tree_size, head.key_id, witness, line),
+    )
+
+
+async def witness_lines(tx: Tx, head: TreeHead) -> list[str]:
+    rows = await tx.fetchall(
+        "SELECT note_line FROM log_witness_cosignatures WHERE tree_size = ? AND head_key_id = ?"
+        " ORDER BY witness",
+        (head.tree_size, head.key_id),
+    )
+    return [r[0] for r in rows]

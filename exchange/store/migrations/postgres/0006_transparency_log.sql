@@ -54,3 +54,18 @@ CREATE TABLE log_cosignatures (
     note_line TEXT,
     PRIMARY KEY (tree_size, head_key_id, key_id)
 );
+
+-- C2SP tlog-witness witnesses the exchange asks to cosign its checkpoints: the size each one
+-- last cosigned, and the cosignature lines they returned, per head.
+CREATE TABLE log_witness_state (
+    witness TEXT PRIMARY KEY,
+    tree_size BIGINT NOT NULL
+);
+
+CREATE TABLE log_witness_cosignatures (
+    tree_size BIGINT NOT NULL,
+    head_key_id TEXT NOT NULL,
+    witness TEXT NOT NULL,
+    note_line TEXT NOT NULL,
+    PRIMARY KEY (tree_size, head_key_id, witness)
+);
