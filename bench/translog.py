@@ -53,9 +53,15 @@ async def fill(url: str, leaves: int) -> float:
     started = time.perf_counter()
     try:
         for start in range(0, leaves, CHUNK):
-            rows = [(i + 1, f"bench--{i}", "2026-01-01T00:00:00.000000Z",
-                     hashlib.sha256(i.to_bytes(8, "big")).digest())
-                    for i in range(start, min(leaves, start + CHUNK))]
+            rows = [
+                (
+                    i + 1,
+                    f"bench--{i}",
+                    "2026-01-01T00:00:00.000000Z",
+                    hashlib.sha256(i.to_bytes(8, "big")).digest(),
+                )
+                for i in range(start, min(leaves, start + CHUNK))
+            ]
             async with store.transaction(write=True) as tx:
                 await store.lock_ingest(tx)
                 await translog.append_leaves(tx, rows)
@@ -83,9 +89,11 @@ async def proofs(url: str, count: int) -> dict[str, dict[str, float]]:
                 [evaluate(p, held) for p in plans]
                 times.append((time.perf_counter() - begin) * 1000)
                 reads.append(len(held))
-            return {"p50_ms": round(percentile(times, 50), 3),
-                    "p99_ms": round(percentile(times, 99), 3),
-                    "nodes_read_max": max(reads)}
+            return {
+                "p50_ms": round(percentile(times, 50), 3),
+                "p99_ms": round(percentile(times, 99), 3),
+                "nodes_read_max": max(reads),
+            }
 
         out["root"] = await timed(lambda: [root_plan(rng.randint(1, n))])
         out["inclusion"] = await timed(lambda: inclusion_plan(rng.randrange(n), n))
@@ -113,9 +121,17 @@ async def ingest(url: str, objects: int, batch: int, with_log: bool) -> tuple[fl
         _, pem = await services.keys.generate(member.id)
         key = SigningKey.from_pem(pem)
         principal = await services.auth.for_member(member.id)
-        bodies = [json.dumps({"objects": [sign_object(indicator(member.identity, "green", n=i),
-                                                      key) for i in range(s, s + batch)]}
-                             ).encode() for s in range(0, objects, batch)]
+        bodies = [
+            json.dumps(
+                {
+                    "objects": [
+                        sign_object(indicator(member.identity, "green", n=i), key)
+                        for i in range(s, s + batch)
+                    ]
+                }
+            ).encode()
+            for s in range(0, objects, batch)
+        ]
         if with_log:
             services.log.start()
         begin, cpu = time.perf_counter(), time.process_time()
@@ -155,7 +171,9 @@ def run(coro: Awaitable[Any]) -> Any:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", help="PostgreSQL server URL (a fresh database is made); default SQLite")
+    parser.add_argument(
+        "--db", help="PostgreSQL server URL (a fresh database is made); default SQLite"
+    )
     parser.add_argument("--leaves", type=int, default=1_000_000)
     parser.add_argument("--proofs", type=int, default=2000)
     parser.add_argument("--objects", type=int, default=2000)
@@ -163,8 +181,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-proofs", action="store_true")
     args = parser.parse_args()
-    result: dict[str, Any] = {"machine": machine(), "store": "postgresql" if args.db else "sqlite",
-                              "leaves": args.leaves}
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "store": "postgresql" if args.db else "sqlite",
+        "leaves": args.leaves,
+    }
     with workdir() as work:
         if not args.skip_proofs:
             with fresh_database(args.db, work) as db:
@@ -179,7 +200,7 @@ def main() -> int:
         rates: dict[str, list[float]] = {"with_log": [], "without_log": []}
         cpus: dict[str, list[float]] = {"with_log": [], "without_log": []}
         for round_ in range(args.rounds):
-            for with_log in ((True, False) if round_ % 2 == 0 else (False, True)):
+            for with_log in (True, False) if round_ % 2 == 0 else (False, True):
                 sub = work / f"ingest-{round_}-{with_log}"
                 sub.mkdir()
                 with fresh_database(args.db, sub) as db:
@@ -194,12 +215,17 @@ def main() -> int:
                 cpus[name].append(cpu)
                 log(f"round {round_} {name}: {rate:.0f} objects/s, {cpu:.2f} ms CPU per object")
         med = {k: round(statistics.median(v), 1) for k, v in rates.items()}
-        result["ingest_objects_per_s"] = {**med, "rounds": rates,
-                                          "slowdown_pct": round(100 * (1 - med["with_log"]
-                                                                      / med["without_log"]), 1)}
+        result["ingest_objects_per_s"] = {
+            **med,
+            "rounds": rates,
+            "slowdown_pct": round(100 * (1 - med["with_log"] / med["without_log"]), 1),
+        }
         cmed = {k: round(statistics.median(v), 3) for k, v in cpus.items()}
-        result["ingest_cpu_ms_per_object"] = {**cmed, "rounds": cpus, "extra_pct": round(
-            100 * (cmed["with_log"] / cmed["without_log"] - 1), 1)}
+        result["ingest_cpu_ms_per_object"] = {
+            **cmed,
+            "rounds": cpus,
+            "extra_pct": round(100 * (cmed["with_log"] / cmed["without_log"] - 1), 1),
+        }
     print(json.dumps(result, indent=1))
     return 0
 

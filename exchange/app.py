@@ -65,9 +65,12 @@ def create_app(
         # to cosign them (docs/transparency.md).
         services = app[SERVICES]
         services.log.start()
-        witnesses = WitnessClient(services.store, services.log,
-                                  parse_witnesses(settings.log_witnesses),
-                                  settings.log_head_seconds)
+        witnesses = WitnessClient(
+            services.store,
+            services.log,
+            parse_witnesses(settings.log_witnesses),
+            settings.log_head_seconds,
+        )
         if witnesses.witnesses:
             witnesses.start()
         yield

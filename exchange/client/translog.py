@@ -98,8 +98,11 @@ def parse_head(value: Any) -> dict[str, Any]:
     cosigs = value.get("cosignatures", [])
     if not isinstance(cosigs, list):
         raise ExchangeError("the log head's cosignatures are not a list")
-    return {**{k: value[k] for k in HEAD_KEYS}, "signature": value["signature"],
-            "cosignatures": [c for c in cosigs if isinstance(c, dict)]}
+    return {
+        **{k: value[k] for k in HEAD_KEYS},
+        "signature": value["signature"],
+        "cosignatures": [c for c in cosigs if isinstance(c, dict)],
+    }
 
 
 def signed_part(head: dict[str, Any]) -> dict[str, Any]:
@@ -135,16 +138,26 @@ def read_state(path: Path) -> dict[str, Any] | None:
         head = parse_head({**value["head"], "cosignatures": []})
         known = [str(k) for k in value.get("log_keys", [])]
     except (OSError, ValueError, KeyError, TypeError, ExchangeError) as exc:
-        raise InvalidInput(f"the state file {path} is not one `exchange verify --log` wrote: "
-                           f"{exc}") from exc
+        raise InvalidInput(
+            f"the state file {path} is not one `exchange verify --log` wrote: {exc}"
+        ) from exc
     return {"url": value.get("url"), "head": head, "log_keys": known}
 
 
 def write_state(path: Path, url: str, head: dict[str, Any], known: Sequence[str]) -> None:
     """Replace the state file atomically (a crash leaves the old one or the new one)."""
-    body = json.dumps({"format": STATE_FORMAT, "url": url,
-                       "head": {**signed_part(head), "signature": head["signature"]},
-                       "log_keys": sorted(known)}, indent=1) + "\n"
+    body = (
+        json.dumps(
+            {
+                "format": STATE_FORMAT,
+                "url": url,
+                "head": {**signed_part(head), "signature": head["signature"]},
+                "log_keys": sorted(known),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     folder = path.resolve().parent
     fd, tmp = tempfile.mkstemp(prefix=".log-state-", dir=folder)
     try:
@@ -166,19 +179,21 @@ def _version(obj: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _check_consistency(api: ApiClient, old: dict[str, Any], new: dict[str, Any],
-                       result: LogCheck, where: str) -> bool:
+def _check_consistency(
+    api: ApiClient, old: dict[str, Any], new: dict[str, Any], result: LogCheck, where: str
+) -> bool:
     m, n = old["tree_size"], new["tree_size"]
     if n < m:
-        result.alarm(f"ROLLBACK: the exchange serves tree size {n}, smaller than the {m} "
-                     f"{where}")
+        result.alarm(f"ROLLBACK: the exchange serves tree size {n}, smaller than the {m} {where}")
         return False
     if m == 0:
         return True
     if m == n:
         if old["root_hash"] != new["root_hash"]:
-            result.alarm(f"FORK: tree size {n} has root {new['root_hash']}, not the "
-                         f"{old['root_hash']} {where}")
+            result.alarm(
+                f"FORK: tree size {n} has root {new['root_hash']}, not the "
+                f"{old['root_hash']} {where}"
+            )
             return False
         return True
     try:
@@ -187,16 +202,20 @@ def _check_consistency(api: ApiClient, old: dict[str, Any], new: dict[str, Any],
     except (ExchangeError, KeyError, TypeError, ValueError) as exc:
         result.alarm(f"FORK: no consistency proof from tree size {m} to {n}: {exc}")
         return False
-    if not verify_consistency(m, n, bytes.fromhex(old["root_hash"]),
-                              bytes.fromhex(new["root_hash"]), proof):
-        result.alarm(f"FORK: the head of size {n} does not extend the head of size {m} "
-                     f"{where}: history was rewritten")
+    if not verify_consistency(
+        m, n, bytes.fromhex(old["root_hash"]), bytes.fromhex(new["root_hash"]), proof
+    ):
+        result.alarm(
+            f"FORK: the head of size {n} does not extend the head of size {m} "
+            f"{where}: history was rewritten"
+        )
         return False
     return True
 
 
-def _check_inclusion(api: ApiClient, objects: Sequence[dict[str, Any]], head: dict[str, Any],
-                     result: LogCheck) -> dict[int, tuple[int, list[bytes]]]:
+def _check_inclusion(
+    api: ApiClient, objects: Sequence[dict[str, Any]], head: dict[str, Any], result: LogCheck
+) -> dict[int, tuple[int, list[bytes]]]:
     """Check every object's inclusion; (object position -> (leaf index, audit path)) of
     those included."""
     proofs: dict[int, tuple[int, list[bytes]]] = {}
@@ -212,20 +231,23 @@ def _check_inclusion(api: ApiClient, objects: Sequence[dict[str, Any]], head: di
             index = int(answer["leaf_index"])
             path = [bytes.fromhex(h) for h in answer["audit_path"]]
         except NotFound:
-            result.alarm(f"MISSING LEAF: {stix_id} version {version} is not in the log of "
-                         f"size {head['tree_size']} (or is not one you may read)")
+            result.alarm(
+                f"MISSING LEAF: {stix_id} version {version} is not in the log of "
+                f"size {head['tree_size']} (or is not one you may read)"
+            )
             continue
         except (ExchangeError, KeyError, TypeError, ValueError) as exc:
-            result.alarm(f"MISSING LEAF: no inclusion proof for {stix_id} version {version}: "
-                         f"{exc}")
+            result.alarm(f"MISSING LEAF: no inclusion proof for {stix_id} version {version}: {exc}")
             continue
         leaf = leaf_hash(canonical_json(obj))
         if verify_inclusion(leaf, index, head["tree_size"], path, root):
             result.included.append(stix_id)
             proofs[position] = (index, path)
         else:
-            result.alarm(f"NOT IN THE LOG: {stix_id} version {version} as you hold it is not "
-                         "the leaf the log holds (its bytes were changed, or the log forked)")
+            result.alarm(
+                f"NOT IN THE LOG: {stix_id} version {version} as you hold it is not "
+                "the leaf the log holds (its bytes were changed, or the log forked)"
+            )
     return proofs
 
 
@@ -241,8 +263,12 @@ def tlog_proof(index: int, path: Sequence[bytes], checkpoint: str) -> str:
     return "\n".join(lines) + "\n\n" + checkpoint
 
 
-def write_proofs(folder: Path, objects: Sequence[dict[str, Any]],
-                 proofs: dict[int, tuple[int, list[bytes]]], checkpoint: str) -> list[str]:
+def write_proofs(
+    folder: Path,
+    objects: Sequence[dict[str, Any]],
+    proofs: dict[int, tuple[int, list[bytes]]],
+    checkpoint: str,
+) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for position, (index, path) in sorted(proofs.items()):
@@ -252,8 +278,9 @@ def write_proofs(folder: Path, objects: Sequence[dict[str, Any]],
     return written
 
 
-def _cosignatures(head: dict[str, Any], directory: Sequence[DirectoryKey],
-                  me: str | None) -> list[dict[str, str]]:
+def _cosignatures(
+    head: dict[str, Any], directory: Sequence[DirectoryKey], me: str | None
+) -> list[dict[str, str]]:
     """The valid cosignatures of other members, one per member."""
     by_id = {k.key_id: k for k in directory}
     found: dict[str, dict[str, str]] = {}
@@ -264,15 +291,14 @@ def _cosignatures(head: dict[str, Any], directory: Sequence[DirectoryKey],
             continue
         if key.revoked_since is not None:
             continue
-        if verify_json(VerifyKey.from_pem(key.public_key), signed_part(head),
-                       str(cosig.get("signature"))):
+        if verify_json(
+            VerifyKey.from_pem(key.public_key), signed_part(head), str(cosig.get("signature"))
+        ):
             found.setdefault(key.member, {"member": key.member, "key_id": key.key_id})
     return list(found.values())
 
 
-def fetch_checkpoint(
-    api: ApiClient, head: dict[str, Any], log_key: VerifyKey
-) -> tuple[str, str]:
+def fetch_checkpoint(api: ApiClient, head: dict[str, Any], log_key: VerifyKey) -> tuple[str, str]:
     """(note body, whole note) of the head's checkpoint, checked: it states the same head,
     and the log key's note signature (key name = origin) verifies over it."""
     url = api.url(f"log/checkpoint?tree_size={head['tree_size']}")
@@ -335,14 +361,16 @@ def verify_log(
         if kept is not None:
             lost = [k for k in kept["log_keys"] if k not in keys]
             if lost:
-                result.alarm(f"FORK: log keys seen before are gone from the history: "
-                             f"{', '.join(lost)}")
+                result.alarm(
+                    f"FORK: log keys seen before are gone from the history: {', '.join(lost)}"
+                )
                 consistent = False
             if kept["url"] not in (None, api.base):
-                result.problems.append(f"the state file was kept for {kept['url']}, "
-                                       f"not {api.base}")
-            consistent = _check_consistency(
-                api, kept["head"], head, result, "seen before (state file)") and consistent
+                result.problems.append(f"the state file was kept for {kept['url']}, not {api.base}")
+            consistent = (
+                _check_consistency(api, kept["head"], head, result, "seen before (state file)")
+                and consistent
+            )
         result.consistent = consistent
         proofs = _check_inclusion(api, objects, head, result)
         directory = api.key_directory() if witnesses or own_key is not None else []
@@ -354,8 +382,10 @@ def verify_log(
             me = mine.member if mine is not None else None
         result.cosignatures = _cosignatures(head, directory, me) if directory else []
         if witnesses and len(result.cosignatures) < witnesses:
-            result.problems.append(f"only {len(result.cosignatures)} of the {witnesses} "
-                                   "witnesses asked for cosigned this head")
+            result.problems.append(
+                f"only {len(result.cosignatures)} of the {witnesses} "
+                "witnesses asked for cosigned this head"
+            )
         checkpoint = None
         if (proof_dir is not None and proofs) or (cosign and not result.problems):
             try:
@@ -366,17 +396,24 @@ def verify_log(
             result.proofs = write_proofs(proof_dir, objects, proofs, checkpoint[1])
         if cosign and own_key is not None and not result.problems:
             body: dict[str, Any] = {
-                "tree_size": head["tree_size"], "root_hash": head["root_hash"],
+                "tree_size": head["tree_size"],
+                "root_hash": head["root_hash"],
                 "key_id": own_key.public.key_id,
-                "signature": sign_json(own_key, signed_part(head))}
+                "signature": sign_json(own_key, signed_part(head)),
+            }
             if checkpoint is not None:
                 stamp = int(time.time())
-                body["checkpoint"] = {"timestamp": stamp, "signature": b64_encode(
-                    own_key.sign(cosignature_message(checkpoint[0], stamp)))}
+                body["checkpoint"] = {
+                    "timestamp": stamp,
+                    "signature": b64_encode(
+                        own_key.sign(cosignature_message(checkpoint[0], stamp))
+                    ),
+                }
             api.post("log/cosignatures/", json.dumps(body).encode())
             result.cosigned = True
         if state is not None and consistent:
-            write_state(state, api.base, head, sorted(set(keys) | set(
-                kept["log_keys"] if kept else [])))
+            write_state(
+                state, api.base, head, sorted(set(keys) | set(kept["log_keys"] if kept else []))
+            )
             result.state = str(state)
     return result

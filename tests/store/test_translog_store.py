@@ -92,8 +92,15 @@ async def test_existing_databases_get_leaves_when_opened(store_factory) -> None:
     expected = await root(first, 11)
     # Make it a database from before migration 0006: no log tables, schema version 5.
     async with first.transaction(write=True) as tx:  # type: ignore[attr-defined]
-        for table in ("log_witness_cosignatures", "log_witness_state", "log_cosignatures",
-                      "log_heads", "log_keys", "log_nodes", "log_leaves"):
+        for table in (
+            "log_witness_cosignatures",
+            "log_witness_state",
+            "log_cosignatures",
+            "log_heads",
+            "log_keys",
+            "log_nodes",
+            "log_leaves",
+        ):
             await tx.execute(f"DROP TABLE {table}")
         await tx.execute("DELETE FROM schema_version WHERE version >= 6")
     await first.close()

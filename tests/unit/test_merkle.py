@@ -59,15 +59,21 @@ def test_shared_vectors(tree: dict) -> None:
     for inc in tree.get("inclusion", []):
         path = proof(inclusion_plan(inc["leaf_index"], size), nodes)
         assert [p.hex() for p in path] == inc["audit_path"]
-        assert verify_inclusion(ref_leaf(LEAVES[inc["leaf_index"]]), inc["leaf_index"], size,
-                                path, bytes.fromhex(tree["root"]))
+        assert verify_inclusion(
+            ref_leaf(LEAVES[inc["leaf_index"]]),
+            inc["leaf_index"],
+            size,
+            path,
+            bytes.fromhex(tree["root"]),
+        )
     for con in tree.get("consistency", []):
         first = con["first"]
         got = proof(consistency_plan(first, size), nodes)
         assert [p.hex() for p in got] == con["proof"]
         first_root = next(t["root"] for t in VECTORS["trees"] if t["size"] == first)
-        assert verify_consistency(first, size, bytes.fromhex(first_root),
-                                  bytes.fromhex(tree["root"]), got)
+        assert verify_consistency(
+            first, size, bytes.fromhex(first_root), bytes.fromhex(tree["root"]), got
+        )
 
 
 def test_random_trees_match_the_reference() -> None:
@@ -120,5 +126,6 @@ def test_forged_proofs_are_rejected() -> None:
     # a fork: a tree that rewrote leaf 3 cannot prove itself an extension of the original
     forked = [*leaves[:3], b"rewritten", *leaves[4:]]
     fnodes = build(forked)
-    assert not verify_consistency(20, 37, r20, root(fnodes, 37),
-                                  proof(consistency_plan(20, 37), fnodes))
+    assert not verify_consistency(
+        20, 37, r20, root(fnodes, 37), proof(consistency_plan(20, 37), fnodes)
+    )
