@@ -18,12 +18,22 @@ from tests.api.conftest import (
     assert_taxii_error,
     bearer,
     get,
+    later,
     objects_url,
     post_objects,
     restricted,
     walk,
 )
-from tests.conftest import TAXII, LiveServer, cli_json, free_port, indicator
+from tests.conftest import (
+    TAXII,
+    TLP,
+    LiveServer,
+    audience_marking,
+    cli_json,
+    free_port,
+    indicator,
+    relationship,
+)
 from tests.merkle_ref import jcs, ref_k, ref_leaf, ref_mth, ref_node, ref_path, ref_subproof
 
 
@@ -353,3 +363,38 @@ def test_heads_are_made_while_objects_arrive(db_url: str, make_member: Any) -> N
 def test_log_answers_taxii_only(server: LiveServer, make_member: Any) -> None:
     alice = make_member("alice")
     assert_taxii_error(get(server, "log/", alice.token, headers={"Accept": "text/html"}), 406)
+
+
+def test_inclusion_of_an_older_version_follows_the_latest(
+    server: LiveServer, make_member: Any
+) -> None:
+    """The latest version decides who reads every version: on the log's path too."""
+    alice, bob, carol = make_member("alice"), make_member("bob"), make_member("carol")
+    first = alice.sign(indicator("green"))
+    post_objects(server, alice.token, [first])
+    marking = alice.sign(audience_marking([f"member:{bob.identity}"]))
+    later_version = dict(
+        first, modified=later(1), object_marking_refs=[TLP["amber"], marking["id"]]
+    )
+    later_version.pop("extensions")
+    post_objects(server, alice.token, [marking, alice.sign(later_version)])
+    size = head_of(server, alice.token)["tree_size"]
+    params = {"id": first["id"], "version": first["modified"], "tree_size": str(size)}
+    assert get(server, "log/inclusion/", bob.token, params).status_code == 200
+    by_id = f"collections/bulletins/objects/{first['id']}/"
+    assert_taxii_error(get(server, by_id, carol.token, {"match[version]": first["modified"]}), 404)
+    assert_taxii_error(get(server, "log/inclusion/", carol.token, params), 404)
+
+
+def test_inclusion_of_a_relationship_needs_readable_ends(
+    server: LiveServer, make_member: Any
+) -> None:
+    alice, bob, carol = make_member("alice"), make_member("bob"), make_member("carol")
+    marking, secret = restricted(alice, [f"member:{bob.identity}"])
+    public = alice.sign(indicator("green"))
+    rel = alice.sign(relationship(public["id"], secret["id"]))
+    post_objects(server, alice.token, [marking, secret, public, rel])
+    size = head_of(server, alice.token)["tree_size"]
+    params = {"id": rel["id"], "version": rel["modified"], "tree_size": str(size)}
+    assert get(server, "log/inclusion/", bob.token, params).status_code == 200
+    assert_taxii_error(get(server, "log/inclusion/", carol.token, params), 404)
