@@ -5,6 +5,7 @@ the reference root of its size; rotation keeps old heads verifiable."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from exchange.crypto import VerifyKey, verify_json
@@ -83,3 +84,24 @@ async def test_rotation_signs_the_current_tree_with_the_new_key(store: Store) ->
         VerifyKey.from_pem(history[1].public_key), first.signed_part(), first.signature
     )
     assert await log.head() == second  # nothing new to sign
+
+
+async def test_cancelled_transactions_leave_connections_clean(store: Store) -> None:
+    """Periodic tasks are cancelled at shutdown wherever they are: a read or a write cancelled
+    at any point (BEGIN included) must not leave a pooled connection inside a transaction."""
+    author = make_member("cancelled")
+    await add_members(store, author)
+    for i in range(300):
+        job = (
+            store.log_size() if i % 3 else store.insert_objects([new_object(author, note=f"c{i}")])
+        )
+        task = asyncio.ensure_future(job)
+        for _ in range(i % 7):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for _ in range(10):  # every pooled connection answers, and writes still go through
+        await asyncio.gather(*(store.log_size() for _ in range(8)))
+    await store.insert_objects([new_object(author, note="after")])
+    assert await store.log_size() == (await store.count_objects())[0]
