@@ -16,7 +16,8 @@ from exchange.services.housekeeping import Housekeeping
 from exchange.services.notify import make_notifier
 from exchange.services.ratelimit import RateLimiter
 from exchange.services.runtime import open_services
-from exchange.web import directory, ops, public, stream, taxii
+from exchange.services.witness import WitnessClient, parse_witnesses
+from exchange.web import directory, ops, public, stream, taxii, translog
 from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS, RateLimits
 from exchange.web.middleware import authenticate, request_context
 
@@ -64,6 +65,24 @@ def create_app(
         yield
         await upkeep.stop()
 
+    async def translog_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Signed tree heads every few seconds while objects arrive, and C2SP witnesses asked
+        # to cosign them (docs/transparency.md).
+        services = app[SERVICES]
+        services.log.start()
+        witnesses = WitnessClient(
+            services.store,
+            services.log,
+            parse_witnesses(settings.log_witnesses),
+            settings.log_head_seconds,
+        )
+        if witnesses.witnesses:
+            witnesses.start()
+        yield
+        if witnesses.witnesses:
+            await witnesses.stop()
+        await services.log.stop()
+
     async def rate_limits_ctx(app: web.Application) -> AsyncIterator[None]:
         store = app[SERVICES].store
         limits = RateLimits(
@@ -81,9 +100,11 @@ def create_app(
     app.cleanup_ctx.append(rate_limits_ctx)
     ops.setup(app, registry)
     app.cleanup_ctx.append(housekeeping_ctx)
+    app.cleanup_ctx.append(translog_ctx)
     app.add_routes(taxii.routes)
     app.add_routes(directory.routes)
     app.add_routes(stream.routes)
     public.setup(app)
+    app.add_routes(translog.routes)
     app.on_shutdown.append(stream.close_streams)
     return app

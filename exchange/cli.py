@@ -220,6 +220,27 @@ async def migrate_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any
     return {"schema_version": current, "expected": expected}, f"schema version {current}"
 
 
+def _log_key_json(key: Any) -> dict[str, Any]:
+    return {"key_id": key.key_id, "public_key": key.public_key, "created": key.created,
+            "not_after": key.not_after}
+
+
+async def log_key_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    current, *former = await s.log.key_history()
+    payload = {**_log_key_json(current), "history": [_log_key_json(k) for k in former]}
+    lines = [f"log key {current.key_id} (since {current.created})"]
+    lines += [f"retired {k.key_id} (until {k.not_after})" for k in former]
+    return payload, "\n".join(lines)
+
+
+async def log_key_rotate(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    fresh, old = await s.log.rotate()
+    head = await s.log.head()
+    payload = {**_log_key_json(fresh), "retired": old.key_id, "tree_size": head.tree_size}
+    return payload, (f"log key {fresh.key_id} now signs the log (tree size {head.tree_size}); "
+                     f"{old.key_id} retired, its heads still verify")
+
+
 AdminCommand = Callable[[Services, argparse.Namespace], Awaitable[tuple[dict[str, Any], str]]]
 
 
@@ -302,9 +323,64 @@ def publish_cmd(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def verify_log_cmd(args: argparse.Namespace) -> int:
+    from exchange.client import load_objects
+
+    if args.proof_dir and not args.file:
+        raise UsageError("exchange verify: --proof-dir needs FILE, whose objects it proves")
+    from exchange.client.translog import verify_log
+    from exchange.client.verify import verify_file
+    from exchange.crypto import SigningKey
+
+    key = None
+    if args.key:
+        try:
+            key = SigningKey.from_pem(Path(args.key).read_bytes())
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {args.key}: {exc.strerror}") from exc
+    objects = load_objects(args.file) if args.file else []
+    signatures = verify_file(args.file, args.url, args.token) if args.file else None
+    check = verify_log(args.url, args.token, state=Path(args.state) if args.state else None,
+                       objects=objects, own_key=key, cosign=args.cosign,
+                       witnesses=args.witnesses,
+                       proof_dir=Path(args.proof_dir) if args.proof_dir else None)
+    payload = check.to_json()
+    if signatures is not None:
+        payload.update(signatures)
+        payload["problems"] += [f"bad signature: {r['id']}: {r['reason']}"
+                                for r in signatures["invalid"]]
+    if args.json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        lines = [f"log tree size {payload['tree_size']}, "
+                 + ("consistent with the head kept" if check.consistent else "NOT CONSISTENT")]
+        lines += [f"included {i}" for i in payload["included"]]
+        lines += [f"cosigned by {c['member']}" for c in payload["cosignatures"]]
+        lines += [f"PROBLEM  {p}" for p in payload["problems"]]
+        if check.cosigned:
+            lines.append("your cosignature was posted")
+        if check.proofs is not None:
+            lines.append(f"{len(check.proofs)} tlog-proof files in {args.proof_dir}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    if check.alarms:
+        sys.stderr.write(f"exchange: ALERT: {check.alarms[0]}"
+                         + (f" (and {len(check.alarms) - 1} more)" if len(check.alarms) > 1
+                            else "") + "\n")
+    return 1 if payload["problems"] else 0
+
+
 def verify_cmd(args: argparse.Namespace) -> int:
     from exchange.client.verify import verify_file
 
+    if args.log:
+        return verify_log_cmd(args)
+    for flag, given in (("--state", args.state), ("--cosign", args.cosign),
+                        ("--witnesses", args.witnesses), ("--key", args.key),
+                        ("--proof-dir", args.proof_dir)):
+        if given:
+            raise UsageError(f"exchange verify: {flag} needs --log")
+    if not args.file:
+        raise UsageError("exchange verify: give FILE, or --log to check the transparency log")
     result = verify_file(args.file, args.url, args.token)
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
@@ -419,6 +495,11 @@ def build_parser() -> Parser:
     leaf(rules, "list", rules_list, "list rules").add_argument("member", nargs="?")
     leaf(rules, "remove", rules_remove, "remove a rule").add_argument("rule_id")
 
+    log_key = asub.add_parser("log-key", help="the transparency log's signing key").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    leaf(log_key, "show", log_key_show, "show the log key and the retired ones")
+    leaf(log_key, "rotate", log_key_rotate, "retire the log key and sign with a new one")
+
     p = leaf(asub, "explain", explain_cmd, "may MEMBER read OBJECT_ID, and which rule decides")
     p.add_argument("object_id")
     p.add_argument("member", metavar="MEMBER")
@@ -438,7 +519,7 @@ def build_parser() -> Parser:
                                ("verify", verify_cmd, "check every object's signature")):
         # --db is accepted for uniformity; the client talks to the API, not the database.
         p = sub.add_parser(name, help=text, parents=[common, out])
-        p.add_argument("file")
+        p.add_argument("file", nargs="?" if name == "verify" else None)
         p.add_argument("--url", required=True, help="API root URL, e.g. http://127.0.0.1:8080/api/v1/")
         p.add_argument("--token", required=True)
         if name == "publish":
@@ -446,6 +527,18 @@ def build_parser() -> Parser:
             p.add_argument("--quiet", action="store_true", help="no progress bar")
             p.add_argument("--dry-run", action="store_true",
                            help="print the signed STIX bundle instead of posting it")
+        else:
+            p.add_argument("--log", action="store_true",
+                           help="check the transparency log (and FILE's objects in it)")
+            p.add_argument("--state", help="file keeping the last head checked (--log)")
+            p.add_argument("--cosign", action="store_true",
+                           help="cosign the head once every check holds (needs --key)")
+            p.add_argument("--key", help="your private key (PEM): --cosign signs with it, and "
+                           "your own cosignatures never count as witnesses")
+            p.add_argument("--witnesses", type=int, default=0, metavar="K",
+                           help="require K cosignatures by other members (--log)")
+            p.add_argument("--proof-dir", metavar="DIR",
+                           help="write a C2SP tlog-proof for each of FILE's objects (--log)")
         p.set_defaults(client=client)
     return parser
 
@@ -461,6 +554,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         if getattr(args, "client", None) is not None:
+            if getattr(args, "cosign", False) and not args.key:
+                raise UsageError("exchange verify: --cosign needs --key FILE.pem")
+            if getattr(args, "witnesses", 0) < 0:
+                raise UsageError("exchange verify: --witnesses takes a count, 0 or more")
             return int(args.client(args))
         settings = load_settings(
             getattr(args, "config", None),
@@ -477,6 +574,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             asyncio.run(_run_admin(settings, args.handler, args))
         return 0
+    except UsageError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     except ExchangeError as exc:
         sys.stderr.write(f"exchange: {exc.message}\n")
         return 1

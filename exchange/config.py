@@ -40,6 +40,12 @@ class Settings(BaseModel):
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
     stream_poll_seconds: float = Field(default=1.0, gt=0)
     stream_queue_limit: int = Field(default=1000, ge=1)
+    # Transparency log: how often a new signed tree head is made while objects arrive, and
+    # the checkpoint's origin line (default: the public URL's host and path, docs/transparency.md).
+    log_head_seconds: float = Field(default=2.0, gt=0)
+    log_origin: str | None = None
+    # C2SP tlog-witness witnesses asked to cosign each new checkpoint: "VKEY SUBMISSION_URL".
+    log_witnesses: list[str] = Field(default_factory=list)
 
 
 ENV_PREFIX = "EXCHANGE_"

@@ -12,6 +12,7 @@ import binascii
 import copy
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from typing import Any
@@ -104,6 +105,13 @@ class VerifyKey:
 
     def __init__(self, key: Ed25519PublicKey) -> None:
         self._key = key
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> VerifyKey:
+        try:
+            return cls(Ed25519PublicKey.from_public_bytes(raw))
+        except ValueError as exc:
+            raise SignatureError("not a 32-byte Ed25519 public key") from exc
 
     @classmethod
     def from_pem(cls, pem: bytes | str) -> VerifyKey:
@@ -224,6 +232,11 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+def object_leaf_hash(body: str) -> bytes:
+    """The log leaf of a stored object: SHA-256(0x00 || JCS(object as stored))."""
+    return leaf_hash(canonical_json(json.loads(body)))
+
+
 # --- sealed cursors -------------------------------------------------------------------------
 
 _SEAL_NONCE = 12
@@ -250,3 +263,46 @@ def unseal(secret: bytes, token: bytes, context: bytes) -> bytes | None:
         return _seal_key(secret).decrypt(token[:_SEAL_NONCE], token[_SEAL_NONCE:], context)
     except InvalidTag:
         return None
+
+
+# --- signed JSON (the log's tree heads and their cosignatures) -------------------------------
+
+
+def sign_json(key: SigningKey, value: Any) -> str:
+    """Ed25519 over the JCS of ``value``, base64url without padding."""
+    return b64url_encode(key.sign(canonical_json(value)))
+
+
+def verify_json(key: VerifyKey, value: Any, signature: str) -> bool:
+    """Whether ``signature`` (base64url, no padding) is ``key``'s over the JCS of ``value``."""
+    try:
+        raw = b64url_decode(signature)
+    except SignatureError:
+        return False
+    return len(raw) == 64 and key.verify(raw, canonical_json(value))
+
+
+# --- C2SP signed notes (tlog-checkpoint, tlog-cosignature) -----------------------------------
+
+NOTE_ED25519 = 0x01
+NOTE_COSIGNATURE_V1 = 0x04
+
+
+def note_key_id(name: str, signature_type: int, key: VerifyKey) -> bytes:
+    """C2SP signed-note key ID: SHA-256(name || 0x0A || type || raw public key)[:4]."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([signature_type]) + key.raw()).digest()[:4]
+
+
+def b64_encode(raw: bytes) -> str:
+    """Standard base64 (RFC 4648 section 4), with padding, as signed notes use."""
+    return base64.b64encode(raw).decode("ascii")
+
+
+def b64_decode(text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        raise SignatureError("not standard base64") from exc
+    if b64_encode(raw) != text:
+        raise SignatureError("not canonical base64")
+    return raw

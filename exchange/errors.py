@@ -92,6 +92,12 @@ class SignatureError(ExchangeError):
     title = "Signature error"
 
 
+class LogCorrupt(ExchangeError):
+    """The transparency log lacks a node or leaf it must hold: the store was tampered with."""
+
+    title = "Transparency log incomplete"
+
+
 class RateLimited(ExchangeError):
     """Too many requests from one caller in the current window."""
 

@@ -22,6 +22,7 @@ from exchange.services.notify import Notifier
 from exchange.services.public import PublicService
 from exchange.services.publish import PublishService
 from exchange.services.read import DeliveryLedger, ReadService
+from exchange.services.translog import LogService, log_origin
 from exchange.store.base import Store, open_store
 from exchange.taxii.cursor import Cursors
 from exchange.timeutil import now_ms, stix_ts
@@ -42,6 +43,7 @@ class Services:
     members: MemberService
     ledger: DeliveryLedger
     public: PublicService
+    log: LogService
     # Wake-ups for the event streams; set by the app factory (the admin CLI has none).
     notifier: Notifier | None = None
     coalescer: Coalescer = field(default_factory=Coalescer)
@@ -96,6 +98,9 @@ async def open_services(
     ledger = DeliveryLedger(store)
     read = ReadService(store, cursors, settings.default_page_size, settings.max_page_size, ledger)
     auth = AuthService(store)
+    origin = log_origin(settings.log_origin, settings.public_url, settings.host, settings.port)
+    translog = LogService(store, read, settings.log_head_seconds, origin)
+    await translog.ensure_key()
     return Services(
         settings=settings,
         store=store,
@@ -107,4 +112,5 @@ async def open_services(
         members=MemberService(store, publish),
         ledger=ledger,
         public=PublicService(store, read),
+        log=translog,
     )

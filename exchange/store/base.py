@@ -28,6 +28,8 @@ from exchange.models import (
     Token,
 )
 from exchange.policy import ObjectFacts
+from exchange.translog.heads import Cosignature, LogKey, TreeHead
+from exchange.translog.merkle import Node
 
 if TYPE_CHECKING:
     from exchange.store.pgchannel import PgChannel
@@ -130,6 +132,38 @@ class CounterRepository(Protocol):
     async def set_feed_version(self, feed: str, digest: str, changed_at: str) -> None: ...
 
 
+class LogRepository(Protocol):
+    """The transparency log (every inserted object version gets its leaf in
+    ``ObjectRepository.insert_objects``, in the same transaction)."""
+
+    async def log_size(self) -> int:
+        """Leaves in the log."""
+
+    async def log_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        """Stored hashes of complete subtrees ``(level, index)``; missing ones left out."""
+
+    async def log_leaf_index(self, stix_id: str, version: str) -> int | None: ...
+    async def log_keys(self) -> list[LogKey]:
+        """Every log key, the current one first."""
+
+    async def add_log_key(self, key: LogKey, retire_at: str | None) -> None: ...
+    async def save_log_head(self, head: TreeHead) -> None: ...
+    async def log_head(self, tree_size: int | None = None) -> TreeHead | None:
+        """The newest signed head (of that size), with its cosignatures."""
+
+    async def log_heads_of_size(self, tree_size: int) -> list[TreeHead]: ...
+    async def add_log_cosignature(self, head: TreeHead, cosig: Cosignature, created: str) -> None: ...
+    async def log_witness_size(self, witness: str) -> int:
+        """The tree size a C2SP witness last cosigned (0: never)."""
+
+    async def save_log_witness_cosignature(
+        self, head: TreeHead, witness: str, line: str | None, tree_size: int
+    ) -> None:
+        """Keep a witness's cosignature line of ``head`` (if any) and the size it is at."""
+
+    async def log_witness_lines(self, head: TreeHead) -> list[str]: ...
+
+
 class Store(Protocol):
     """One database: its lifecycle, and the repositories by concern over its transactions
     (``exchange.store.sql.SqlStore`` for both SQLite and PostgreSQL)."""
@@ -169,6 +203,8 @@ class Store(Protocol):
     def statuses(self) -> StatusRepository: ...
     @property
     def counters(self) -> CounterRepository: ...
+    @property
+    def log(self) -> LogRepository: ...
 
 
 def open_store(url: str) -> Store:

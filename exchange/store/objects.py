@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from exchange.crypto import object_leaf_hash
 from exchange.errors import InvalidInput
 from exchange.models import (
     InsertOutcome,
@@ -20,6 +21,7 @@ from exchange.models import (
     Tlp,
 )
 from exchange.policy import ObjectFacts
+from exchange.store import translog
 from exchange.store.query import build_read
 from exchange.store.rows import chunks, refresh_heads, stored_from_row
 from exchange.timeutil import format_ts, now, parse_ts
@@ -40,13 +42,16 @@ class SqlObjects:
         results: list[InsertResult] = []
         if not objects:
             return results
+        # Leaf hashes (JCS + SHA-256) are computed before the write lock is taken.
+        leaves = [object_leaf_hash(o.body) for o in objects]
+        appended: list[tuple[int, str, str, bytes]] = []
         async with self.db.transaction(write=True) as tx:
             await self.db.lock_ingest(tx)
             clock = await tx.fetchone("SELECT last_date_added, last_seq FROM clock WHERE id = 1")
             assert clock is not None
             last = parse_ts(clock[0])
             seq = int(clock[1])
-            for obj in objects:
+            for obj, leaf in zip(objects, leaves, strict=True):
                 version = obj.version
                 if version:
                     existing = await tx.fetchone(
@@ -134,6 +139,9 @@ class SqlObjects:
                         seq=seq,
                     )
                 )
+                appended.append((seq, obj.stix_id, version, leaf))
+            # every stored version gets its log leaf in this same transaction
+            await translog.append_leaves(tx, appended)
             await tx.execute(
                 "UPDATE clock SET last_date_added = ?, last_seq = ? WHERE id = 1",
                 (format_ts(last), seq),

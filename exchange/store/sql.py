@@ -14,12 +14,14 @@ from functools import cached_property
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from exchange.store import translog
 from exchange.store.counters import SqlCounters
 from exchange.store.members import SqlMembers
 from exchange.store.objects import SqlObjects
 from exchange.store.rows import Tx
 from exchange.store.sharing import SqlSharing
 from exchange.store.statuses import SqlStatuses
+from exchange.store.translog import SqlLog
 
 if TYPE_CHECKING:
     from exchange.store.pgchannel import PgChannel
@@ -50,7 +52,7 @@ CONSISTENCY_CHECKS: tuple[tuple[str, str], ...] = (
 
 class SqlStore(ABC):
     """The database: its lifecycle, schema and transactions, and the repositories over them
-    (``members``, ``sharing``, ``objects``, ``statuses``, ``counters``); subclasses supply
+    (``members``, ``sharing``, ``objects``, ``statuses``, ``counters``, ``log``); subclasses supply
     the driver."""
 
     url: str
@@ -75,6 +77,10 @@ class SqlStore(ABC):
     @cached_property
     def counters(self) -> SqlCounters:
         return SqlCounters(self)
+
+    @cached_property
+    def log(self) -> SqlLog:
+        return SqlLog(self)
 
     # --- driver hooks -------------------------------------------------------------------------
 
@@ -109,6 +115,10 @@ class SqlStore(ABC):
             for statement in _statements(script):
                 await tx.execute(statement)
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        # Objects stored before the transparency log get their leaves now, in storage order,
+        # under the ingest lock (other workers may be ingesting already).
+        await self.lock_ingest(tx)
+        await translog.backfill(tx)
 
     async def schema_version(self) -> tuple[int, int]:
         """(the version the database is at, the version this code expects): the database is

@@ -115,11 +115,13 @@ class SqliteStore(SqlStore):
                 raise StoreUnavailable("the store is not open")
             async with self._write_lock:
                 conn = self._writer
-                # IMMEDIATE takes the database write lock now, so other processes
-                # (another worker, the admin CLI) wait in busy_timeout, never deadlock.
                 try:
-                    await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                     try:
+                        # IMMEDIATE takes the database write lock now, so other processes
+                        # (another worker, the admin CLI) wait in busy_timeout, never
+                        # deadlock. Inside the try: a task cancelled while BEGIN runs still
+                        # rolls back, never leaving the connection inside a transaction.
+                        await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                         yield _SqliteTx(conn)
                     except BaseException:
                         await conn.rollback()
@@ -131,10 +133,10 @@ class SqliteStore(SqlStore):
             return
         conn = await self._readers.get()
         try:
-            await conn.execute("BEGIN")
             try:
+                await conn.execute("BEGIN")
                 yield _SqliteTx(conn)
             finally:
-                await conn.rollback()
+                await conn.rollback()  # a no-op when BEGIN never ran
         finally:
             self._readers.put_nowait(conn)

@@ -32,6 +32,7 @@ STATUS_OF: dict[type[errors.ExchangeError], int] = {
     errors.RateLimited: 429,
     errors.StorageFull: 507,
     errors.StoreUnavailable: 503,
+    errors.LogCorrupt: 500,
 }
 CHALLENGE = 'Bearer realm="exchange", Basic realm="exchange"'
 

@@ -72,6 +72,11 @@ def observe(server: LiveServer, population: Population) -> dict[str, Any]:
     seen["public"] = get(server, "collections/public/objects/").json().get("objects", [])
     seen["next page"] = get(server, "collections/bulletins/objects/", a.token,
                             params={"limit": 2, "next": population.cursor}).json()
+    # the transparency log moves too: the same signed head, the same proofs
+    seen["log head"] = get(server, "log/", a.token).json()
+    seen["log key"] = get(server, "log/key/", a.token).json()
+    seen["consistency"] = get(server, "log/consistency/", a.token, params={
+        "first": 1, "second": seen["log head"]["tree_size"]}).json()
     status = get(server, f"status/{population.status_id}/", a.token)
     assert status.status_code == 200, status.text
     seen["status"] = status.json()

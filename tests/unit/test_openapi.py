@@ -20,6 +20,7 @@ from aiohttp import web
 
 from exchange.app import create_app
 from exchange.config import Settings
+from exchange.crypto import sign_json
 from tests.conftest import indicator
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -283,6 +284,9 @@ def test_documented_routes_cover_the_interface(spec: dict[str, Any]) -> None:
         ("get", "/api/v1/collections/{collection}/manifest/"),
         ("get", "/api/v1/collections/{collection}/events/"),
         ("get", "/api/v1/keys/"), ("get", "/api/v1/deliveries/"),
+        ("get", "/api/v1/log/"), ("get", "/api/v1/log/key/"), ("get", "/api/v1/log/inclusion/"),
+        ("get", "/api/v1/log/consistency/"), ("post", "/api/v1/log/cosignatures/"),
+        ("get", "/api/v1/log/checkpoint"),
         ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"),
     }
     assert wanted <= {(m, p) for p, m, _ in operations(spec)}
@@ -568,6 +572,35 @@ async def test_answers_conform_to_the_spec(
                 headers=auth)  # 400
     await check("get", coll + "events/", bulletins + "events/",
                 headers={**auth, "Accept": "application/json"})  # 406
+
+    # the transparency log
+    log = root + "log/"
+    head = await check("get", log, log, headers=auth)
+    await check("get", log, log)  # 401
+    await check("get", log + "key/", log + "key/", headers=auth)
+    await check("get", log + "checkpoint", log + "checkpoint", headers=auth)
+    await check("get", log + "checkpoint", log + "checkpoint")  # 401
+    version = signed["modified"]
+    await check("get", log + "inclusion/", f"{log}inclusion/?id={signed['id']}&version="
+                f"{version}&tree_size={head['tree_size']}", headers=auth)
+    await check("get", log + "inclusion/", f"{log}inclusion/?id={unsigned['id']}&version="
+                f"{version}&tree_size={head['tree_size']}", headers=auth)  # 404
+    await check("get", log + "inclusion/", f"{log}inclusion/?id=x&version=y&tree_size=z",
+                headers=auth)  # 400
+    await check("get", log + "consistency/",
+                f"{log}consistency/?first=1&second={head['tree_size']}", headers=auth)
+    await check("get", log + "consistency/", f"{log}consistency/?first=2&second=1",
+                headers=auth)  # 400
+    part = {k: head[k] for k in ("tree_size", "root_hash", "timestamp", "key_id")}
+    cosig = {"tree_size": head["tree_size"], "root_hash": head["root_hash"],
+             "key_id": member.key.public.key_id, "signature": sign_json(member.key, part)}
+    await check("post", log + "cosignatures/", log + "cosignatures/",
+                headers={**auth, "Content-Type": "application/json"}, data=json.dumps(cosig))
+    await check("post", log + "cosignatures/", log + "cosignatures/",
+                headers={**auth, "Content-Type": "application/json"},
+                data=json.dumps({**cosig, "tree_size": 1}))  # 400
+    head = await check("get", log, log, headers=auth)
+    assert len(head["cosignatures"]) == 1
 
     await check("delete", obj_path, f"{bulletins}objects/{signed['id']}/", headers=auth)
     await check("delete", obj_path, f"{bulletins}objects/{signed['id']}/", headers=auth)  # 404
