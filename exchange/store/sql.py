@@ -464,10 +464,10 @@ class SqlStore(ABC):
                 date_added = format_ts(stamp)
                 version = version or date_added
                 await tx.execute(
-                    "INSERT INTO objects (seq, stix_id, type, spec_version, version, created,"
-                    " date_added, author_identity, poster_member, tlp, key_id, body,"
-                    " key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                    " (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
+                    "INSERT INTO objects (seq, stix_id, type, spec_version, version,"
+                    " version_text, created, date_added, author_identity, poster_member, tlp,"
+                    " key_id, body, key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " ?, (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
                     " AND k.revoked_since <= ?))",
                     (
                         seq,
@@ -475,6 +475,7 @@ class SqlStore(ABC):
                         obj.type,
                         obj.spec_version,
                         version,
+                        obj.version_text,
                         obj.created,
                         date_added,
                         obj.author_identity,
@@ -547,8 +548,13 @@ class SqlStore(ABC):
         sql = build_read(reader, query, with_body)
         async with self.transaction() as tx:
             rows = await tx.fetchall(sql.text, sql.params)
+            page = [_stored(r) for r in rows[: query.limit]]
+            texts = await _version_texts(tx, [o.seq for o in page])
         more = len(rows) > query.limit
-        return Page(objects=tuple(_stored(r) for r in rows[: query.limit]), more=more)
+        return Page(
+            objects=tuple(o.model_copy(update={"version_text": texts.get(o.seq)}) for o in page),
+            more=more,
+        )
 
     async def object_authors(self, stix_ids: Sequence[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
@@ -715,6 +721,20 @@ async def refresh_heads(tx: Tx, stix_ids: Sequence[str]) -> None:
             " ORDER BY version DESC LIMIT 1",
             (stix_id,),
         )
+
+
+async def _version_texts(tx: Tx, seqs: Sequence[int]) -> dict[int, str]:
+    """Each version's ``modified`` (else ``created``) as written, by primary key."""
+    out: dict[int, str] = {}
+    for start in range(0, len(seqs), 500):
+        chunk = list(seqs[start : start + 500])
+        rows = await tx.fetchall(
+            "SELECT seq, version_text FROM objects WHERE seq IN ("
+            + ", ".join("?" for _ in chunk) + ") AND version_text IS NOT NULL",
+            chunk,
+        )
+        out.update({int(r[0]): r[1] for r in rows})
+    return out
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
