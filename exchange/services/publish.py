@@ -78,6 +78,30 @@ class Candidate:
                 return value
         return None
 
+    def failure_id(self, index: int) -> str:
+        """The id a failure names: the entry's own ``id`` where it has a usable one, else
+        where it stood in the envelope (``objects[3]``)."""
+        raw = self.raw.value
+        value = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(value, str) and _echoable(value, 256):
+            return value
+        return f"objects[{index}]"
+
+    def failure_version(self, fallback: str) -> str:
+        """The version a failure names: the entry's ``modified`` (else ``created``) as
+        written where it is a timestamp, else ``fallback`` (the request's timestamp)."""
+        raw = self.raw.value
+        if isinstance(raw, dict):
+            for name in ("modified", "created"):
+                value = raw.get(name)
+                if isinstance(value, str) and _echoable(value, 64):
+                    try:
+                        parse_ts(value)
+                    except InvalidInput:
+                        break
+                    return value
+        return fallback
+
     def refuse(self, code: RefusalCode, reason: str) -> None:
         """Refuse with a stable code; the first refusal stands."""
         if self.failure is None:
@@ -97,6 +121,17 @@ class Batch:
 
 class Check(Protocol):
     async def __call__(self, batch: Batch) -> None: ...
+
+
+def _echoable(text: str, limit: int) -> bool:
+    """Short text that encodes as UTF-8 (no lone surrogates), safe to echo in a status."""
+    if len(text) > limit or not text.isprintable():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _ends(value: dict[str, Any]) -> tuple[str, ...]:
@@ -422,10 +457,13 @@ class PublishService:
         successes: list[StatusSuccess] = []
         failures: list[StatusFailure] = []
         by_candidate = dict(zip(map(id, accepted), results, strict=True))
-        for c in batch.items:
+        for index, c in enumerate(batch.items):
             version = c.version_text
             if c.failure is not None:
-                failures.append(StatusFailure(id=c.stix_id, version=version, message=c.failure))
+                failures.append(StatusFailure(
+                    id=c.failure_id(index), version=c.failure_version(requested),
+                    message=c.failure,
+                ))
                 continue
             result = by_candidate[id(c)]
             if result.outcome is InsertOutcome.CONFLICT:
@@ -433,7 +471,7 @@ class PublishService:
                         if c.value.get("type") == "marking-definition"
                         else RefusalCode.VERSION_CONFLICT)
                 failures.append(StatusFailure(
-                    id=c.stix_id, version=version,
+                    id=c.stix_id, version=version or result.version,
                     message=Refusal(
                         code, "a different object with this id and version is stored already"
                     ).text,
