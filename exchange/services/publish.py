@@ -44,6 +44,7 @@ from exchange.policy import (
     object_audience,
     parse_audience_entries,
 )
+from exchange.stix.types import is_observable
 from exchange.stix.validate import cpu_stage, structure_error
 from exchange.store.base import Store
 from exchange.taxii.envelope import RawObject, split_envelope
@@ -64,6 +65,8 @@ class Candidate:
     tlp: Tlp | None = None
     audience: tuple[str, ...] = ()
     audience_entries: tuple[str, ...] | None = None
+    # created_by_ref; for a cyber-observable (which has none) the signing key's owner
+    author_identity: str | None = None
 
     @property
     def stix_id(self) -> str:
@@ -207,7 +210,16 @@ class SignatureCheck:
                 c.refuse(RefusalCode.KEY_UNKNOWN, f"unknown key {key_id}")
                 continue
             author_ref = c.value.get("created_by_ref")
-            if not isinstance(author_ref, str):
+            if is_observable(c.value):
+                # STIX 2.1 gives cyber-observables no created_by_ref: the signing key's
+                # owner is their author, everywhere the sharing rules look.
+                if author_ref is not None:
+                    c.refuse(RefusalCode.OBSERVABLE_AUTHOR,
+                             "a cyber-observable carries no created_by_ref in STIX 2.1: "
+                             "remove it (the owner of the signing key is the author)")
+                    continue
+                author_ref = key.identity
+            elif not isinstance(author_ref, str):
                 c.refuse(RefusalCode.AUTHOR_MISSING,
                          "created_by_ref is missing: a signed object names its author")
                 continue
@@ -236,6 +248,7 @@ class SignatureCheck:
                          f"the author {author_ref} is suspended; its objects are refused")
                 continue
             c.key = key
+            c.author_identity = author_ref
         await self._cpu(batch.live)
 
     async def _cpu(self, items: list[Candidate]) -> None:
@@ -261,7 +274,7 @@ class AuthorshipCheck:
         live = batch.live
         owners = await self.store.object_authors([c.stix_id for c in live])
         for c in live:
-            author = c.value.get("created_by_ref")
+            author = c.author_identity
             owner = owners.get(c.stix_id, author)
             if owner != author:
                 c.refuse(RefusalCode.ID_TAKEN, f"{c.stix_id} was published by another author")
@@ -305,7 +318,7 @@ class SharingCheck:
                 marking_versions.setdefault(c.stix_id, set()).add(
                     normalise_ts(version) if version else "")
                 if c.audience_entries is not None:
-                    audiences[c.stix_id] = (c.value.get("created_by_ref"), c.audience_entries)
+                    audiences[c.stix_id] = (c.author_identity, c.audience_entries)
             if c.author is not None and c.author.id != batch.poster.member:
                 await self._relay(c, batch.poster, outbound_cache)
 
@@ -358,7 +371,7 @@ class SharingCheck:
         entries = None
         if audience_refs:
             marking_author, entries = audiences[audience_refs[0]]
-            if marking_author != value.get("created_by_ref"):
+            if marking_author != c.author_identity:
                 raise Refusal(
                     RefusalCode.AUDIENCE_FOREIGN,
                     f"audience marking {audience_refs[0]} belongs to another author: "
@@ -512,7 +525,7 @@ class PublishService:
             version=normalise_ts(version) if version else "",
             version_text=version,
             created=normalise_ts(created) if isinstance(created, str) else None,
-            author_identity=value.get("created_by_ref"),
+            author_identity=c.author_identity,
             poster_member=poster.member,
             tlp=c.tlp,
             audience=c.audience,
@@ -522,6 +535,46 @@ class PublishService:
             key_id=c.key.key_id if c.key is not None else None,
             body=c.raw.text,
         )
+
+    async def store_definitions(self, definitions: Sequence[RawObject]) -> list[InsertResult]:
+        """Store extension definitions unsigned, their text exactly as given (STIX 2.1 gives
+        extension definitions no ``extensions`` property, so no signature can ride on them).
+        A version the exchange held before (signed, from earlier releases) is withdrawn so
+        that the text given is the one every read path serves."""
+        news: list[NewObject] = []
+        for raw in definitions:
+            value = raw.value
+            version_text = value.get("modified") or value["created"]
+            version = normalise_ts(version_text)
+            held = await self.store.object_facts(value["id"])
+            stale = [f.version for f in held if not f.deleted and f.version != version]
+            if stale:
+                await self.store.delete_objects(value["id"], stale, format_ts(now()))
+            if any(f.version == version for f in held):
+                continue
+            refs = value.get("object_marking_refs", [])
+            tlp = next((TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS), None)
+            news.append(NewObject(
+                stix_id=value["id"],
+                type=value["type"],
+                spec_version="2.1",
+                version=version,
+                version_text=version_text,
+                created=normalise_ts(value["created"]),
+                author_identity=value.get("created_by_ref"),
+                poster_member=None,
+                tlp=tlp,
+                audience=object_audience(tlp, None) if tlp else (),
+                ends=(),
+                markings=tuple(refs),
+                body=raw.text,
+            ))
+        results = await self.store.insert_objects(news)
+        inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
+        if inserted:
+            for listener in self.listeners:
+                await listener(inserted)
+        return results
 
     async def store_own(self, objects: Sequence[dict[str, Any]]) -> list[InsertResult]:
         """Sign objects the exchange itself makes (identities, extension definitions) and store
