@@ -218,3 +218,17 @@ class ApiClient:
 
     def key_directory(self) -> list[DirectoryKey]:
         return parse_key_directory(self.get("keys/"))
+
+
+# The members' Python API (docs/clients.md); imported last: it builds on the above.
+from exchange.client.api import PublishRefused, publish, sign  # noqa: E402
+
+__all__ = [
+    "ApiClient",
+    "DirectoryKey",
+    "PublishRefused",
+    "load_objects",
+    "objects_from_document",
+    "publish",
+    "sign",
+]
