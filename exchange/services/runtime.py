@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from exchange.config import Settings
@@ -46,7 +47,9 @@ class Services:
 
 
 def _stamp() -> str:
-    return now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """Now, in milliseconds rounded up: never before the exchange key's ``not_before``
+    (made a moment ago, in microseconds), or its own identity would not verify."""
+    return (now() + timedelta(milliseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def extension_definitions() -> list[RawObject]:
