@@ -1,8 +1,13 @@
-"""The analyst's client: ``exchange publish`` and ``exchange verify``.
+"""The members' client: a small Python API, ``exchange publish`` and ``exchange verify``.
 
-This package holds what both commands share: reading STIX files, the key directory
-and a small synchronous HTTP client for the TAXII API root. The commands themselves
-are :func:`exchange.client.publish.publish_file` and
+For members' own tools: :func:`sign` (one object, stix2 or dict) and :func:`publish`
+(sign and post, returning the TAXII status, raising :class:`PublishRefused` on
+refusals), from :mod:`exchange.client.api`; examples in docs/clients.md.
+
+This package also holds what the commands share: reading STIX files, the key directory
+and a small synchronous HTTP client for the TAXII API root. The commands themselves are
+``publish_file`` in the module ``exchange.client.publish`` (the package attribute
+``exchange.client.publish`` is the function above) and
 :func:`exchange.client.verify.verify_file`.
 """
 
