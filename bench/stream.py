@@ -63,7 +63,8 @@ from exchange.crypto import sign_object
 
 EVENT_STREAM = "text/event-stream"
 SENT_PREFIX = "bench-sent-at="
-SECTORS = ["financial-services", "energy", "telecom", "health", "transport", "water", "defence"]
+SECTORS = ["financial-services", "energy", "telecommunications", "healthcare", "transportation",
+           "water", "defense"]
 ECONOMIES = ["FR", "DE", "NL", "IT", "ES", "BE", "AT", "PL", "SE", "FI"]
 
 

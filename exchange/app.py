@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 from aiohttp import web
+from aiohttp.web_middlewares import normalize_path_middleware
 from prometheus_client import CollectorRegistry
 
 from exchange.config import Settings
@@ -29,7 +30,13 @@ def create_app(
     checks in that many processes; 0 runs them in a thread. Metrics go to ``registry`` (else
     a fresh one for this app; see exchange.services.metrics for several workers)."""
     app = web.Application(
-        middlewares=[ops.record_metrics, request_context, authenticate],
+        # A URL without its trailing slash is answered 308 to the canonical one (query kept).
+        middlewares=[
+            ops.record_metrics,
+            request_context,
+            normalize_path_middleware(append_slash=True, merge_slashes=False),
+            authenticate,
+        ],
         client_max_size=settings.max_content_length,
     )
     app[SETTINGS] = settings

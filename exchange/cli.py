@@ -437,7 +437,8 @@ def build_parser() -> Parser:
     p = leaf(member, "add", member_add, "register a member and its STIX identity")
     p.add_argument("--name", required=True)
     p.add_argument("--kind", required=True, choices=["government", "private"])
-    p.add_argument("--sector", required=True)
+    p.add_argument("--sector", required=True,
+                   help="a STIX 2.1 industry-sector-ov value, e.g. government, financial-services")
     p.add_argument("--economy", required=True, help="ISO 3166-1 alpha-2 code")
     leaf(member, "list", member_list, "list members")
     for name, fn, text in (("show", member_show, "show a member"),

@@ -124,6 +124,7 @@ class RefusalCode(StrEnum):
     KEY_REVOKED = "key-revoked"
     SIGNATURE_INVALID = "signature-invalid"
     AUTHOR_MISSING = "author-missing"
+    OBSERVABLE_AUTHOR = "observable-author"
     AUTHOR_UNKNOWN = "author-unknown"
     AUTHOR_SUSPENDED = "author-suspended"
     ID_TAKEN = "id-taken"

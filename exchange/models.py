@@ -152,6 +152,7 @@ class NewObject(Frozen):
     type: str
     spec_version: str
     version: str  # normalised modified, else created, else "" (the store then uses date_added)
+    version_text: str | None = None  # modified, else created, exactly as the object writes it
     created: str | None
     author_identity: str | None
     poster_member: str | None
@@ -169,11 +170,18 @@ class StoredObject(Frozen):
     stix_id: str
     type: str
     spec_version: str
-    version: str
+    version: str  # normalised (microseconds): sorts, and matches match[version] by instant
     date_added: str
     author_identity: str | None
     tlp: Tlp | None
     body: str
+    version_text: str | None = None  # modified, else created, exactly as written
+
+    @property
+    def version_as_written(self) -> str:
+        """The version TAXII serves: the object's own ``modified`` (else ``created``) text;
+        ``date_added`` for objects that have neither."""
+        return self.version_text or self.version
 
 
 class InsertOutcome(StrEnum):

@@ -1,8 +1,13 @@
-"""The analyst's client: ``exchange publish`` and ``exchange verify``.
+"""The members' client: a small Python API, ``exchange publish`` and ``exchange verify``.
 
-This package holds what both commands share: reading STIX files, the key directory
-and a small synchronous HTTP client for the TAXII API root. The commands themselves
-are :func:`exchange.client.publish.publish_file` and
+For members' own tools: :func:`sign` (one object, stix2 or dict) and :func:`publish`
+(sign and post, returning the TAXII status, raising :class:`PublishRefused` on
+refusals), from :mod:`exchange.client.api`; examples in docs/clients.md.
+
+This package also holds what the commands share: reading STIX files, the key directory
+and a small synchronous HTTP client for the TAXII API root. The commands themselves are
+``publish_file`` in the module ``exchange.client.publish`` (the package attribute
+``exchange.client.publish`` is the function above) and
 :func:`exchange.client.verify.verify_file`.
 """
 
@@ -218,3 +223,17 @@ class ApiClient:
 
     def key_directory(self) -> list[DirectoryKey]:
         return parse_key_directory(self.get("keys/"))
+
+
+# The members' Python API (docs/clients.md); imported last: it builds on the above.
+from exchange.client.api import PublishRefused, publish, sign  # noqa: E402
+
+__all__ = [
+    "ApiClient",
+    "DirectoryKey",
+    "PublishRefused",
+    "load_objects",
+    "objects_from_document",
+    "publish",
+    "sign",
+]

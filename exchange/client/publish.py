@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from exchange.client import ApiClient, DirectoryKey, load_objects
-from exchange.crypto import SigningKey, sign_object
+from exchange.crypto import SigningKey, sign_object, signature_block
 from exchange.errors import ExchangeError, InvalidInput
+from exchange.stix.types import is_observable
 
 BULLETINS_ALIAS = "bulletins"
 
@@ -59,6 +60,15 @@ def prepare_objects(
     prepared: list[dict[str, Any]] = []
     for obj in objects:
         if obj.get("type") == "marking-definition" and obj.get("id") in TLP_MARKING_IDS:
+            continue
+        if is_observable(obj):
+            # No created_by_ref in STIX 2.1: the signing key's owner is the author. One
+            # signed with another member's key is relayed as it is.
+            block = signature_block(obj)
+            if block is None or block.get("key_id") == key.public.key_id:
+                prepared.append(sign_object(obj, key))
+            else:
+                prepared.append(obj)
             continue
         if "created_by_ref" not in obj:
             obj = copy.deepcopy(obj)

@@ -1,4 +1,4 @@
-"""Who is calling: API tokens (Bearer, or Basic with the token as password) → a Principal."""
+"""Who is calling: API tokens (Bearer, Token, or Basic with the token as password) → a Principal."""
 
 from __future__ import annotations
 
@@ -12,25 +12,53 @@ from exchange.policy import ANONYMOUS, reader_matches
 from exchange.store.base import Store
 from exchange.timeutil import now
 
+_SCHEMES = ("bearer", "token")  # ``Token``: taxii2-client's TokenAuth
+
+
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
 
 def token_from_header(header: str | None) -> str | None:
-    """The API token in an Authorization header, or None when there is none."""
+    """The API token in an Authorization header, or None when there is none.
+
+    ``Bearer TOKEN``, ``Token TOKEN``, or ``Basic`` with any user name (any bytes) and the
+    token as password. Header bytes that are not ASCII (aiohttp hands them over as
+    surrogate escapes) and broken base64 are NotAuthenticated, never an internal error.
+    """
     if not header:
         return None
     scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and value:
+    scheme, value = scheme.lower(), value.strip()
+    if scheme in _SCHEMES and value:
+        if not _printable_ascii(value) or " " in value:
+            raise NotAuthenticated("the API token is malformed")
         return value
-    if scheme.lower() == "basic" and value:
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise NotAuthenticated("malformed Basic credentials") from exc
-        _, sep, password = decoded.partition(":")
-        if not sep or not password:
-            raise NotAuthenticated("Basic credentials need the API token as password")
-        return password
-    raise NotAuthenticated("use Authorization: Bearer TOKEN (or Basic with the token as password)")
+    if scheme == "basic" and value:
+        return _basic_password(value)
+    raise NotAuthenticated(
+        "use Authorization: Bearer TOKEN, Token TOKEN, or Basic with the token as password"
+    )
+
+
+def _basic_password(value: str) -> str:
+    """The password of Basic credentials (RFC 7617); the user name may be any bytes."""
+    if not value.isascii():
+        raise NotAuthenticated("malformed Basic credentials: not base64")
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise NotAuthenticated("malformed Basic credentials: not base64") from exc
+    _, sep, password = decoded.partition(b":")
+    if not sep or not password:
+        raise NotAuthenticated("Basic credentials need the API token as password")
+    try:
+        text = password.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise NotAuthenticated("the API token is malformed") from exc
+    if not _printable_ascii(text) or " " in text:
+        raise NotAuthenticated("the API token is malformed")
+    return text
 
 
 class AuthService:

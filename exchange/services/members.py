@@ -29,10 +29,10 @@ from exchange.policy import TLP_MARKING_IDS, parse_audience_entries
 from exchange.services.access import Access
 from exchange.services.auth import AuthService
 from exchange.services.publish import PublishService
+from exchange.stix.types import INDUSTRY_SECTORS
 from exchange.store.base import Store
 from exchange.timeutil import format_ts, now, stix_ts
 
-_SECTOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 INBOUND_FIELDS = ("type", "tlp", "publisher", "sector")
 
@@ -94,10 +94,10 @@ class MemberService:
             member_kind = MemberKind(kind)
         except ValueError as exc:
             raise InvalidInput("kind must be government or private") from exc
-        if not _SECTOR.match(sector):
+        if sector not in INDUSTRY_SECTORS:
             raise InvalidInput(
-                f"sector {sector!r} must be lower-case letters, digits and hyphens "
-                "(STIX industry-sector-ov, e.g. government, financial-services)"
+                f"sector {sector!r} is not a STIX 2.1 industry-sector-ov value; use one of: "
+                + ", ".join(INDUSTRY_SECTORS)
             )
         country = pycountry.countries.get(alpha_2=economy.upper()) if len(economy) == 2 else None
         if country is None:

@@ -41,6 +41,7 @@ from exchange.policy import (
     parse_audience_entries,
 )
 from exchange.services.access import Access
+from exchange.stix.types import is_observable
 from exchange.stix.validate import cpu_stage, structure_error
 from exchange.store.base import Store
 from exchange.taxii.envelope import RawObject, split_envelope
@@ -61,6 +62,8 @@ class Candidate:
     tlp: Tlp | None = None
     audience: tuple[str, ...] = ()
     audience_entries: tuple[str, ...] | None = None
+    # created_by_ref; for a cyber-observable (which has none) the signing key's owner
+    author_identity: str | None = None
 
     @property
     def stix_id(self) -> str:
@@ -74,6 +77,30 @@ class Candidate:
             if isinstance(value, str):
                 return value
         return None
+
+    def failure_id(self, index: int) -> str:
+        """The id a failure names: the entry's own ``id`` where it has a usable one, else
+        where it stood in the envelope (``objects[3]``)."""
+        raw = self.raw.value
+        value = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(value, str) and _echoable(value, 256):
+            return value
+        return f"objects[{index}]"
+
+    def failure_version(self, fallback: str) -> str:
+        """The version a failure names: the entry's ``modified`` (else ``created``) as
+        written where it is a timestamp, else ``fallback`` (the request's timestamp)."""
+        raw = self.raw.value
+        if isinstance(raw, dict):
+            for name in ("modified", "created"):
+                value = raw.get(name)
+                if isinstance(value, str) and _echoable(value, 64):
+                    try:
+                        parse_ts(value)
+                    except InvalidInput:
+                        break
+                    return value
+        return fallback
 
     def refuse(self, code: RefusalCode, reason: str) -> None:
         """Refuse with a stable code; the first refusal stands."""
@@ -94,6 +121,17 @@ class Batch:
 
 class Check(Protocol):
     async def __call__(self, batch: Batch) -> None: ...
+
+
+def _echoable(text: str, limit: int) -> bool:
+    """Short text that encodes as UTF-8 (no lone surrogates), safe to echo in a status."""
+    if len(text) > limit or not text.isprintable():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _ends(value: dict[str, Any]) -> tuple[str, ...]:
@@ -169,7 +207,16 @@ class SignatureCheck:
                 c.refuse(RefusalCode.KEY_UNKNOWN, f"unknown key {key_id}")
                 continue
             author_ref = c.value.get("created_by_ref")
-            if not isinstance(author_ref, str):
+            if is_observable(c.value):
+                # STIX 2.1 gives cyber-observables no created_by_ref: the signing key's
+                # owner is their author, everywhere the sharing rules look.
+                if author_ref is not None:
+                    c.refuse(RefusalCode.OBSERVABLE_AUTHOR,
+                             "a cyber-observable carries no created_by_ref in STIX 2.1: "
+                             "remove it (the owner of the signing key is the author)")
+                    continue
+                author_ref = key.identity
+            elif not isinstance(author_ref, str):
                 c.refuse(RefusalCode.AUTHOR_MISSING,
                          "created_by_ref is missing: a signed object names its author")
                 continue
@@ -198,6 +245,7 @@ class SignatureCheck:
                          f"the author {author_ref} is suspended; its objects are refused")
                 continue
             c.key = key
+            c.author_identity = author_ref
         await self._cpu(batch.live)
 
     async def _cpu(self, items: list[Candidate]) -> None:
@@ -223,7 +271,7 @@ class AuthorshipCheck:
         live = batch.live
         owners = await self.store.objects.object_authors([c.stix_id for c in live])
         for c in live:
-            author = c.value.get("created_by_ref")
+            author = c.author_identity
             owner = owners.get(c.stix_id, author)
             if owner != author:
                 c.refuse(RefusalCode.ID_TAKEN, f"{c.stix_id} was published by another author")
@@ -267,7 +315,7 @@ class SharingCheck:
                 marking_versions.setdefault(c.stix_id, set()).add(
                     normalise_ts(version) if version else "")
                 if c.audience_entries is not None:
-                    audiences[c.stix_id] = (c.value.get("created_by_ref"), c.audience_entries)
+                    audiences[c.stix_id] = (c.author_identity, c.audience_entries)
             if c.author is not None and c.author.id != batch.poster.member:
                 await self._relay(c, batch.poster, access)
 
@@ -320,7 +368,7 @@ class SharingCheck:
         entries = None
         if audience_refs:
             marking_author, entries = audiences[audience_refs[0]]
-            if marking_author != value.get("created_by_ref"):
+            if marking_author != c.author_identity:
                 raise Refusal(
                     RefusalCode.AUDIENCE_FOREIGN,
                     f"audience marking {audience_refs[0]} belongs to another author: "
@@ -394,10 +442,13 @@ class PublishService:
         successes: list[StatusSuccess] = []
         failures: list[StatusFailure] = []
         by_candidate = dict(zip(map(id, accepted), results, strict=True))
-        for c in batch.items:
+        for index, c in enumerate(batch.items):
             version = c.version_text
             if c.failure is not None:
-                failures.append(StatusFailure(id=c.stix_id, version=version, message=c.failure))
+                failures.append(StatusFailure(
+                    id=c.failure_id(index), version=c.failure_version(requested),
+                    message=c.failure,
+                ))
                 continue
             result = by_candidate[id(c)]
             if result.outcome is InsertOutcome.CONFLICT:
@@ -405,7 +456,7 @@ class PublishService:
                         if c.value.get("type") == "marking-definition"
                         else RefusalCode.VERSION_CONFLICT)
                 failures.append(StatusFailure(
-                    id=c.stix_id, version=version,
+                    id=c.stix_id, version=version or result.version,
                     message=Refusal(
                         code, "a different object with this id and version is stored already"
                     ).text,
@@ -444,8 +495,9 @@ class PublishService:
             type=str(value["type"]),
             spec_version=str(value.get("spec_version", "2.1")),
             version=normalise_ts(version) if version else "",
+            version_text=version,
             created=normalise_ts(created) if isinstance(created, str) else None,
-            author_identity=value.get("created_by_ref"),
+            author_identity=c.author_identity,
             poster_member=poster.member,
             tlp=c.tlp,
             audience=c.audience,
@@ -455,6 +507,46 @@ class PublishService:
             key_id=c.key.key_id if c.key is not None else None,
             body=c.raw.text,
         )
+
+    async def store_definitions(self, definitions: Sequence[RawObject]) -> list[InsertResult]:
+        """Store extension definitions unsigned, their text exactly as given (STIX 2.1 gives
+        extension definitions no ``extensions`` property, so no signature can ride on them).
+        A version the exchange held before (signed, from earlier releases) is withdrawn so
+        that the text given is the one every read path serves."""
+        news: list[NewObject] = []
+        for raw in definitions:
+            value = raw.value
+            version_text = value.get("modified") or value["created"]
+            version = normalise_ts(version_text)
+            held = await self.store.objects.object_facts(value["id"])
+            stale = [f.version for f in held if not f.deleted and f.version != version]
+            if stale:
+                await self.store.objects.delete_objects(value["id"], stale, format_ts(now()))
+            if any(f.version == version for f in held):
+                continue
+            refs = value.get("object_marking_refs", [])
+            tlp = next((TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS), None)
+            news.append(NewObject(
+                stix_id=value["id"],
+                type=value["type"],
+                spec_version="2.1",
+                version=version,
+                version_text=version_text,
+                created=normalise_ts(value["created"]),
+                author_identity=value.get("created_by_ref"),
+                poster_member=None,
+                tlp=tlp,
+                audience=object_audience(tlp, None) if tlp else (),
+                ends=(),
+                markings=tuple(refs),
+                body=raw.text,
+            ))
+        results = await self.store.objects.insert_objects(news)
+        inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
+        if inserted:
+            for listener in self.listeners:
+                await listener(inserted)
+        return results
 
     async def store_own(self, objects: Sequence[dict[str, Any]]) -> list[InsertResult]:
         """Sign objects the exchange itself makes (identities, extension definitions) and store
@@ -471,6 +563,7 @@ class PublishService:
                 type=signed["type"],
                 spec_version="2.1",
                 version=normalise_ts(signed.get("modified") or signed["created"]),
+                version_text=signed.get("modified") or signed["created"],
                 created=normalise_ts(signed["created"]),
                 author_identity=signed["created_by_ref"],
                 poster_member=None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from exchange.errors import NotAuthenticated, NotFound, PermissionDenied
+from exchange.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from exchange.models import ObjectFilter, Page, Principal, ReadQuery, Status, StoredObject
 from exchange.policy import ANONYMOUS
 from exchange.services.periodic import Periodic
@@ -166,16 +166,22 @@ class ReadService:
         reader = self.reader(principal, collection)
         limit = parse_limit(params, self.default_limit, self.max_limit)
         cursor_scope = f"{collection.id}:{scope}:{principal.member or ''}"
+        default_versions = ("all",) if scope.startswith("versions") else ("last",)
+        flt = parse_filter(params, allow=allow, default_versions=default_versions)
+        if fixed is not None:
+            flt = flt.model_copy(update={"ids": fixed.ids, "versions": fixed.versions}
+                                 if scope.startswith("versions") else {"ids": fixed.ids})
+        after = 0
         next_values = params.get("next", [])
         if next_values:
-            flt, after = self.cursors.decode(cursor_scope, next_values[-1])
-        else:
-            default_versions = ("all",) if scope.startswith("versions") else ("last",)
-            flt = parse_filter(params, allow=allow, default_versions=default_versions)
-            if fixed is not None:
-                flt = flt.model_copy(update={"ids": fixed.ids, "versions": fixed.versions}
-                                     if scope.startswith("versions") else {"ids": fixed.ids})
-            after = 0
+            # The cursor holds the filters it was made for; a request asking for others
+            # would get pages of another query: refuse it rather than answer it.
+            sealed, after = self.cursors.decode(cursor_scope, next_values[-1])
+            if sealed != flt:
+                raise InvalidInput(
+                    "the filters differ from those the next cursor was made for: send the "
+                    "same added_after and match[...] filters with next (limit may change)"
+                )
         page: Page = await self.store.objects.read_objects(
             reader, ReadQuery(collection=collection.alias, filter=flt, after_seq=after,
                               limit=limit),

@@ -3,17 +3,16 @@ signing key, the extension definitions). Used by the app factory and by the admi
 
 from __future__ import annotations
 
-import json
 import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from exchange.config import Settings
 from exchange.crypto import new_secret
 from exchange.models import Tlp
 from exchange.policy import TLP_MARKING_IDS
+from exchange.schemas import definitions_text
 from exchange.services.auth import AuthService
 from exchange.services.coalesce import Coalescer
 from exchange.services.keys import KeyService
@@ -25,6 +24,7 @@ from exchange.services.read import DeliveryLedger, ReadService
 from exchange.services.translog import LogService, log_origin
 from exchange.store.base import Store, open_store
 from exchange.taxii.cursor import Cursors
+from exchange.taxii.envelope import RawObject, split_array
 from exchange.timeutil import now_ms, stix_ts
 
 EXCHANGE_IDENTITY_SECRET = "exchange_identity"
@@ -53,32 +53,31 @@ def _stamp() -> str:
     return stix_ts(now_ms())
 
 
-def extension_definitions() -> list[dict[str, Any]]:
-    text = (resources.files("exchange.schemas") / "extension-definitions.json").read_text("utf-8")
-    return list(json.loads(text))
+def extension_definitions() -> list[RawObject]:
+    """The exchange's extension definitions, each with its exact text in the file
+    ``exchange/schemas/extension-definitions.json`` (the project's ``schemas/`` holds the
+    same file): they are stored and served byte-identical to it, unsigned."""
+    return split_array(definitions_text())
 
 
 async def bootstrap(store: Store, keys: KeyService, publish: PublishService, identity: str) -> None:
-    """Store the exchange's own signed objects once (idempotent, safe across workers)."""
+    """Store the exchange's own objects once (idempotent, safe across workers): its signed
+    identity, and its extension definitions unsigned, as in the schema file."""
     stamp = _stamp()
-    own: list[dict[str, Any]] = [
-        {
-            "type": "identity",
-            "spec_version": "2.1",
-            "id": identity,
-            "created": stamp,
-            "modified": stamp,
-            "name": "The exchange",
-            "identity_class": "system",
-            "description": "The exchange itself: signs member identities and its own definitions",
-            "object_marking_refs": [TLP_MARKING_IDS[Tlp.CLEAR]],
-        },
-        *(dict(d, created=stamp, modified=stamp) for d in extension_definitions()),
-    ]
-    held = await store.objects.object_authors([o["id"] for o in own])
-    missing = [o for o in own if o["id"] not in held]
-    if missing:
-        await publish.store_own(missing)
+    own_identity: dict[str, Any] = {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": identity,
+        "created": stamp,
+        "modified": stamp,
+        "name": "The exchange",
+        "identity_class": "system",
+        "description": "The exchange itself: signs member identities and its own objects",
+        "object_marking_refs": [TLP_MARKING_IDS[Tlp.CLEAR]],
+    }
+    if not await store.objects.object_authors([identity]):
+        await publish.store_own([own_identity])
+    await publish.store_definitions(extension_definitions())
 
 
 async def open_services(

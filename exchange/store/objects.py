@@ -76,10 +76,10 @@ class SqlObjects:
                 date_added = format_ts(stamp)
                 version = version or date_added
                 await tx.execute(
-                    "INSERT INTO objects (seq, stix_id, type, spec_version, version, created,"
-                    " date_added, author_identity, poster_member, tlp, key_id, body,"
-                    " key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                    " (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
+                    "INSERT INTO objects (seq, stix_id, type, spec_version, version,"
+                    " version_text, created, date_added, author_identity, poster_member, tlp,"
+                    " key_id, body, key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " ?, (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
                     " AND k.revoked_since <= ?))",
                     (
                         seq,
@@ -87,6 +87,7 @@ class SqlObjects:
                         obj.type,
                         obj.spec_version,
                         version,
+                        obj.version_text,
                         obj.created,
                         date_added,
                         obj.author_identity,

@@ -20,7 +20,8 @@ from exchange.models import ObjectFilter, Principal, ReadQuery, Tlp
 from exchange.policy import ENDS_TYPES, PUBLIC, READS, SEES, SEES_WITH_ENDS, Fact, Table
 
 OBJECT_COLUMNS = (
-    "o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp"
+    "o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp,"
+    " o.version_text"
 )
 
 

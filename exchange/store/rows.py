@@ -79,7 +79,8 @@ def stored_from_row(row: Row) -> StoredObject:
         date_added=row[5],
         author_identity=row[6],
         tlp=Tlp(row[7]) if row[7] else None,
-        body=row[8] or "",
+        version_text=row[8],
+        body=row[9] or "",
     )
 
 

@@ -50,6 +50,9 @@ CONSISTENCY_CHECKS: tuple[tuple[str, str], ...] = (
 )
 
 
+LOG_MIGRATION = 6  # 0006_transparency_log
+
+
 class SqlStore(ABC):
     """The database: its lifecycle, schema and transactions, and the repositories over them
     (``members``, ``sharing``, ``objects``, ``statuses``, ``counters``, ``log``); subclasses supply
@@ -117,8 +120,9 @@ class SqlStore(ABC):
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
         # Objects stored before the transparency log get their leaves now, in storage order,
         # under the ingest lock (other workers may be ingesting already).
-        await self.lock_ingest(tx)
-        await translog.backfill(tx)
+        if any(v >= LOG_MIGRATION for v, _ in self.migrations()):  # the log's tables exist
+            await self.lock_ingest(tx)
+            await translog.backfill(tx)
 
     async def schema_version(self) -> tuple[int, int]:
         """(the version the database is at, the version this code expects): the database is

@@ -86,6 +86,14 @@ def split_envelope(body: bytes) -> list[RawObject]:
     return found
 
 
+def split_array(text: str) -> list[RawObject]:
+    """The items of a JSON array document, each with its exact text."""
+    found, i = _split_array(text, _skip_ws(text, 0))
+    if _skip_ws(text, i) != len(text):
+        raise InvalidInput("trailing data after the JSON array")
+    return found
+
+
 def _split_array(text: str, i: int) -> tuple[list[RawObject], int]:
     if i >= len(text) or text[i] != "[":
         raise InvalidInput("'objects' must be a list")

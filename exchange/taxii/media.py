@@ -11,6 +11,8 @@ _ANY = {"*/*", "application/*", "application/json"}
 
 
 def _media_types(header: str) -> list[tuple[str, float]]:
+    """Each media range of a header with its ``q``; of its parameters only ``version`` is
+    kept (others, such as ``charset=utf-8``, are accepted and ignored)."""
     out = []
     for part in header.split(","):
         pieces = [p.strip() for p in part.split(";") if p.strip()]
@@ -27,7 +29,7 @@ def _media_types(header: str) -> list[tuple[str, float]]:
                     q = float(value)
                 except ValueError:
                     q = 0.0
-            else:
+            elif name == "version":
                 params.append(f"{name}={value}")
         out.append((";".join([main, *params]), q))
     return out

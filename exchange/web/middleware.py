@@ -75,6 +75,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         response.headers["X-Request-ID"] = request_id
         return response
+    except web.HTTPException as exc:  # redirects (308 to the canonical URL) pass through
+        status = exc.status
+        exc.headers["X-Request-ID"] = request_id
+        raise
     finally:
         principal = request.get(PRINCIPAL)
         route = request.match_info.route.resource

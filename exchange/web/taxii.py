@@ -182,7 +182,7 @@ async def versions(request: web.Request) -> web.Response:
     if page.next:
         body["next"] = page.next
     if page.objects:
-        body["versions"] = [o.version for o in page.objects]
+        body["versions"] = [o.version_as_written for o in page.objects]
     return taxii_response(body, page=page)
 
 
@@ -196,7 +196,8 @@ async def manifest(request: web.Request) -> web.Response:
         body["next"] = page.next
     if page.objects:
         body["objects"] = [
-            {"id": o.stix_id, "date_added": o.date_added, "version": o.version, "media_type": STIX}
+            {"id": o.stix_id, "date_added": o.date_added, "version": o.version_as_written,
+             "media_type": STIX}
             for o in page.objects
         ]
     return taxii_response(body, page=page)

@@ -129,7 +129,7 @@ async def test_cursors_from_one_worker_work_on_the_other(
         async with http.get(one.api_root + url, headers=headers, params=params) as resp:
             page = await resp.json(content_type=None)
         assert page["more"] is True and [o["id"] for o in page["objects"]] == [objs[0]["id"]]
-        async with http.get(two.api_root + url, headers=headers, params={"next": page["next"], "limit": "1"}
+        async with http.get(two.api_root + url, headers=headers, params={**params, "next": page["next"]}
                             ) as resp:
             assert resp.status == 200
             second = await resp.json(content_type=None)

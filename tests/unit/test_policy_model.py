@@ -50,7 +50,7 @@ from exchange.timeutil import normalise_ts, parse_ts
 from tests.conftest import AUDIENCE_EXT, TLP
 from tests.store.test_notify_pg import fresh_pg_schema
 
-SECTORS = ("energy", "finance", "health")
+SECTORS = ("energy", "financial-services", "healthcare")  # STIX industry-sector-ov
 ECONOMIES = ("DE", "FR", "NL")
 KINDS = ("government", "private")
 GROUPS = ("g1", "g2")
@@ -698,7 +698,8 @@ async def page_service(services: Services, principal: Principal, collection: str
     coll = find_collection(collection)
     got: list[tuple[str, str]] = []
     # "last" is the default: leave the filter out
-    params: dict[str, list[str]] = {} if versions == "last" else {"match[version]": [versions]}
+    filters: dict[str, list[str]] = {} if versions == "last" else {"match[version]": [versions]}
+    params = filters
     i = 0
     while True:
         limit = sizes[i % len(sizes)]
@@ -708,7 +709,7 @@ async def page_service(services: Services, principal: Principal, collection: str
         if result.next is None:
             assert not result.more
             return got
-        params = {"next": [result.next]}
+        params = {**filters, "next": [result.next]}  # a cursor goes with its filters
 
 
 async def check_reads(services: Services, plan: Plan, model: Model) -> None:

@@ -1,4 +1,4 @@
-SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.body FROM objects o WHERE o.seq > ?
+SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.version_text, o.body FROM objects o WHERE o.seq > ?
 AND o.tlp = ?
 AND (o.deleted_at IS NULL
 AND o.key_revoked_at IS NULL

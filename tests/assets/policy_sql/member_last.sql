@@ -75,7 +75,7 @@ AND NOT EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
-AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))) SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.body FROM objects o WHERE o.seq > ?
+AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))) SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.version_text, o.body FROM objects o WHERE o.seq > ?
 AND (o.deleted_at IS NULL
 AND o.key_revoked_at IS NULL
 AND (o.author_identity = ?
