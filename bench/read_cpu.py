@@ -152,7 +152,8 @@ def main() -> int:
         try:
             asyncio.run(measure(args, f"{dsn}?search_path={schema}"))
         finally:
-            subprocess.run(["psql", dsn, "-q", "-c", f"DROP SCHEMA {schema} CASCADE"], check=True)
+            subprocess.run(["psql", dsn, "-q", "-c", f"DROP SCHEMA {schema} CASCADE"], check=True,
+                           capture_output=True)
     return 0
 
 

@@ -22,7 +22,7 @@ from exchange.models import (
 )
 from exchange.policy import ObjectFacts
 from exchange.store import translog
-from exchange.store.query import build_read
+from exchange.store.query import CompiledPolicy, build_read
 from exchange.store.rows import chunks, refresh_heads, stored_from_row
 from exchange.timeutil import format_ts, now, parse_ts
 
@@ -35,6 +35,7 @@ class SqlObjects:
 
     def __init__(self, db: SqlStore) -> None:
         self.db = db
+        self.compiled = CompiledPolicy()
 
     # --- objects ------------------------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class SqlObjects:
     ) -> Page:
         if query.limit < 1:
             raise InvalidInput("limit must be at least 1")
-        sql = build_read(reader, query, with_body)
+        sql = build_read(reader, query, with_body, self.compiled)
         async with self.db.transaction() as tx:
             rows = await tx.fetchall(sql.text, sql.params)
         more = len(rows) > query.limit

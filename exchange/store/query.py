@@ -13,6 +13,7 @@ so a change takes effect on the next request.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -291,6 +292,31 @@ class FactSql:
         return raw(sql.add(")"))
 
 
+class CompiledPolicy:
+    """The compiled ``READS`` condition per reader, kept (a bounded LRU) by each store: a
+    member polling all day asks with the same facts again and again, and compiling the
+    tables costs more than the query's first page (``bench/read_cpu.py``)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._kept: OrderedDict[tuple[Principal, str, int], tuple[str, tuple[object, ...]]] = (
+            OrderedDict()
+        )
+
+    def render(self, reader: Principal, a: str, sql: Sql, depth: int = 0) -> Sql:
+        key = (reader, a, depth)
+        found = self._kept.get(key)
+        if found is None:
+            done = render(readable(reader, a, depth), Sql())
+            found = (done.text, tuple(done.params))
+            self._kept[key] = found
+            if len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(key)
+        return sql.add(found[0], *found[1])
+
+
 def readable(reader: Principal, a: str, depth: int = 0) -> Expr:
     """``{a}`` may be served to ``reader``: the ``READS`` table, with the facts of the
     object taken from its latest live version."""
@@ -319,7 +345,9 @@ def _needs_readable_versions(flt: ObjectFilter) -> bool:
     return "all" not in wanted and bool(wanted & {"first", "last"})
 
 
-def _readable_versions(sql: Sql, reader: Principal, query: ReadQuery) -> None:
+def _readable_versions(
+    sql: Sql, reader: Principal, query: ReadQuery, compiled: CompiledPolicy
+) -> None:
     """``WITH readable_versions``: every version the reader may read, for "first" and "last".
 
     A CTE rather than a nested subquery: nesting the whole policy predicate once more
@@ -331,7 +359,7 @@ def _readable_versions(sql: Sql, reader: Principal, query: ReadQuery) -> None:
         "WITH readable_versions AS NOT MATERIALIZED ("
         "SELECT ov.stix_id, ov.version FROM objects ov WHERE "
     )
-    render(readable(reader, "ov", depth=5), sql)
+    compiled.render(reader, "ov", sql, depth=5)
     _collection_scope(sql, query, "ov")
     sql.add(") ")
 
@@ -359,17 +387,20 @@ def _versions(sql: Sql, flt: ObjectFilter) -> None:
     sql.add(")")
 
 
-def build_read(reader: Principal, query: ReadQuery, with_body: bool) -> Sql:
+def build_read(
+    reader: Principal, query: ReadQuery, with_body: bool, compiled: CompiledPolicy | None = None
+) -> Sql:
     """SELECT one page (limit + 1 rows, so the caller can tell ``more``)."""
+    compiled = compiled or CompiledPolicy(size=2)
     columns = OBJECT_COLUMNS + (", o.body" if with_body else ", NULL AS body")
     sql = Sql()
     if _needs_readable_versions(query.filter):
-        _readable_versions(sql, reader, query)
+        _readable_versions(sql, reader, query, compiled)
     sql.add(f"SELECT {columns} FROM objects o WHERE o.seq > ?", query.after_seq)
     _filters(sql, query.filter)
     _collection_scope(sql, query, "o")
     sql.add(" AND ")
-    render(readable(reader, "o"), sql)
+    compiled.render(reader, "o", sql)
     _versions(sql, query.filter)
     sql.add(" ORDER BY o.seq LIMIT ?", query.limit + 1)
     return sql
