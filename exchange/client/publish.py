@@ -176,7 +176,7 @@ def _bulletins_collection(api: ApiClient) -> str:
 
 
 def _max_content_length(api: ApiClient) -> int:
-    answer = api.get("")
+    answer = api.api_root()
     value = answer.get("max_content_length") if isinstance(answer, dict) else None
     if not isinstance(value, int) or isinstance(value, bool):
         raise ExchangeError(f"the API root {api.base} does not give max_content_length")

@@ -82,6 +82,7 @@ def _token(row: Row) -> Token:
         created=parse_ts(row[4]),
         expires=_ts(row[5]),
         revoked=_ts(row[6]),
+        last_used=_ts(row[7]),
     )
 
 
@@ -113,7 +114,7 @@ def _stored(row: Row) -> StoredObject:
 
 
 MEMBER_COLS = "id, identity, name, kind, sector, economy, status, created"
-TOKEN_COLS = "token_id, member, token_hash, scope, created, expires, revoked"
+TOKEN_COLS = "token_id, member, token_hash, scope, created, expires, revoked, last_used"
 KEY_COLS = "key_id, member, identity, public_key, not_before, not_after, revoked_since, created"
 
 
@@ -228,7 +229,7 @@ class SqlStore(ABC):
     async def add_token(self, token: Token) -> None:
         async with self.transaction(write=True) as tx:
             await tx.execute(
-                f"INSERT INTO tokens ({TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO tokens ({TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token.token_id,
                     token.member,
@@ -237,7 +238,24 @@ class SqlStore(ABC):
                     format_ts(token.created),
                     format_ts(token.expires) if token.expires else None,
                     None,
+                    None,
                 ),
+            )
+
+    async def list_tokens(self, member_id: str | None = None) -> list[Token]:
+        where, params = ("WHERE member = ?", (member_id,)) if member_id else ("", ())
+        async with self.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT {TOKEN_COLS} FROM tokens {where} ORDER BY created, token_id", params
+            )
+        return [_token(r) for r in rows]
+
+    async def touch_token(self, token_id: str, when: str, unless_after: str) -> None:
+        async with self.transaction(write=True) as tx:
+            await tx.execute(
+                "UPDATE tokens SET last_used = ? WHERE token_id = ?"
+                " AND (last_used IS NULL OR last_used < ?)",
+                (when, token_id, unless_after),
             )
 
     async def find_token(self, token_hash: str) -> Token | None:
