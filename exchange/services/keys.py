@@ -86,7 +86,10 @@ class KeyService:
         )
         key = SigningKey.from_pem(pem)
         if await self.store.get_key(key.public.key_id) is None:
-            created = now()
+            # To the millisecond, down: the exchange stamps its own objects to the millisecond
+            # just after this, and they must not predate the key that signs them.
+            moment = now()
+            created = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
             try:
                 await self.store.add_key(
                     Key(

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import LiveServer, cli_json, indicator, run_cli
 from tests.cli.test_explain_cli import publish
+from tests.conftest import LiveServer, cli_json, indicator, run_cli
 
 
 def one_line_error(code: int, out: str, err: str, expected: int = 1) -> str:
@@ -57,8 +57,8 @@ BAD_DURATIONS = [
     "3651d",
     "59s",
     "1.5d",
-    "１d",
-    "٣d",
+    "\uff11d",  # a full-width digit
+    "\u0663d",  # an Arabic-Indic digit
     "d",
     "90",
     "90 d",
@@ -420,6 +420,7 @@ def test_members_by_name(db_url: str, tmp_path: Path) -> None:
 
 def test_explain_summary(make_member: Any) -> None:
     a, b, c = make_member("CERT-A"), make_member("CERT-B"), make_member("CERT-C")
+    assert c.name == "CERT-C"
     publish(a, a.sign(indicator("green")), a.sign(indicator("clear")), a.sign(indicator("green")))
     publish(b, b.sign(indicator("clear")))
     cli_json("admin", "rules", "inbound", "CERT-C", "tlp", "clear", "--db", a.db)
