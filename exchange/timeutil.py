@@ -41,15 +41,15 @@ def normalise_ts(text: str) -> str:
     return format_ts(parse_ts(text))
 
 
-MIN_DURATION = timedelta(minutes=1)
+MIN_DURATION = timedelta(seconds=1)
 MAX_DURATION = timedelta(days=3650)
-DURATION_RANGE = "from 1m to 3650d"
+DURATION_RANGE = "from 1s to 3650d"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> timedelta:
     """``90d``, ``12h``, ``30m``, ``2w``: a positive count of ASCII digits and one unit,
-    from 1 minute to 3650 days; InvalidInput for anything else (zero, negative, absurd)."""
+    from 1 second to 3650 days; InvalidInput for anything else (zero, negative, absurd)."""
     match = re.fullmatch(r"([0-9]{1,12})([smhdw])", text.strip()) if isinstance(text, str) else None
     if match is None:
         raise InvalidInput(

@@ -48,7 +48,7 @@ from exchange.timeutil import normalise_ts, parse_ts
 from tests.conftest import AUDIENCE_EXT, TLP
 from tests.store.test_notify_pg import fresh_pg_schema
 
-SECTORS = ("energy", "finance", "health")
+SECTORS = ("energy", "financial-services", "healthcare")  # STIX industry-sector-ov
 ECONOMIES = ("DE", "FR", "NL")
 KINDS = ("government", "private")
 GROUPS = ("g1", "g2")
