@@ -16,21 +16,28 @@ from typing import Any, NoReturn
 
 from exchange import __version__
 from exchange.config import DEFAULT_DB, Settings, load_settings
-from exchange.errors import ExchangeError, InvalidInput
+from exchange.errors import ExchangeError, InvalidInput, NotFound
 from exchange.logs import configure_logging
 from exchange.services.keys import key_json
 from exchange.services.members import member_json, rule_json
 from exchange.services.runtime import Services, open_services
 from exchange.store.base import Store, open_store
-from exchange.timeutil import format_ts, parse_duration, parse_ts
+from exchange.timeutil import DURATION_RANGE, format_ts, parse_duration, parse_ts
 
 
 class UsageError(Exception):
     pass
 
 
+SUBCOMMAND_DESTS = ("command", "area", "action")
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        if any(message == f"the following arguments are required: {d}" for d in SUBCOMMAND_DESTS):
+            # No command given: show what there is to choose from.
+            raise UsageError(f"{self.format_usage().rstrip()}\n{self.prog}: give a command "
+                             f"(`{self.prog} --help` says what each does)")
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -48,19 +55,59 @@ def _group_json(group: Any) -> dict[str, Any]:
     return {"group": group.name, "members": list(group.members)}
 
 
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], empty: str) -> str:
+    """A plain-text list: a header row, then one aligned row per item; ``empty`` when none."""
+    if not rows:
+        return empty
+    cells = [[str(h) for h in headers], *[["-" if c is None else str(c) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+
+
+async def member_names(s: Services) -> dict[str, str]:
+    """Member id -> name, and identity -> name (the exchange's own identity included)."""
+    names = {s.exchange_identity: "(the exchange)"}
+    for m in await s.members.list_members():
+        names[m.id] = m.name
+        names[m.identity] = m.name
+    return names
+
+
+def _ts_or(value: Any, default: str) -> str:
+    return format_ts(value) if value else default
+
+
 # --- admin commands -----------------------------------------------------------------------------
 
 
 async def member_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    if a.if_absent:
+        existing = next((m for m in await s.members.list_members() if m.name == a.name.strip()),
+                        None)
+        if existing is not None:
+            same = (existing.kind.value, existing.sector, existing.economy) == (
+                a.kind, a.sector, a.economy.upper())
+            if not same:
+                raise InvalidInput(
+                    f"member {existing.name!r} exists already as {existing.kind.value}, "
+                    f"{existing.sector}, {existing.economy}: not {a.kind}, {a.sector}, "
+                    f"{a.economy.upper()}"
+                )
+            data = member_json(existing) | {"created_now": False}
+            return data, f"member {existing.id} ({existing.name}) exists already"
     m = await s.members.add(a.name, a.kind, a.sector, a.economy)
-    return member_json(m), f"member {m.id} ({m.name}), identity {m.identity}"
+    return member_json(m) | {"created_now": True}, (
+        f"member {m.id} ({m.name}), identity {m.identity}"
+    )
 
 
 async def member_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     members = await s.members.list_members()
-    lines = [f"{m.id}  {m.status.value:9}  {m.kind.value:10}  {m.economy}  {m.sector}  {m.name}"
-             for m in members]
-    return {"members": [member_json(m) for m in members]}, "\n".join(lines) or "no members"
+    rows = [(m.id, m.name, m.status.value, m.kind.value, m.economy, m.sector) for m in members]
+    return {"members": [member_json(m) for m in members]}, table(
+        ("ID", "NAME", "STATUS", "KIND", "ECONOMY", "SECTOR"), rows, "no members")
 
 
 async def member_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -81,7 +128,7 @@ async def member_reinstate(s: Services, a: argparse.Namespace) -> tuple[dict[str
 
 
 async def token_issue(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    ttl = None if a.ttl in ("never", "0") else parse_duration(a.ttl)
+    ttl = None if a.ttl == "never" else parse_duration(a.ttl)
     token, secret = await s.members.issue_token(a.member, ttl, a.read_only)
     data = {
         "token_id": token.token_id,
@@ -91,7 +138,8 @@ async def token_issue(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any
         "scope": token.scope.value,
     }
     return data, (
-        f"token {token.token_id} for member {token.member} ({token.scope.value}), "
+        f"token {token.token_id} for member {token.member} ({a.member_name}, "
+        f"{token.scope.value}), "
         f"expires {data['expires'] or 'never'}\n{secret}\n"
         "(shown once: the exchange keeps only its hash)"
     )
@@ -107,8 +155,37 @@ async def token_revoke(s: Services, a: argparse.Namespace) -> tuple[dict[str, An
     )
 
 
-def _key_out(key: Any) -> dict[str, Any]:
-    return key_json(key)
+async def token_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    tokens = await s.store.members.list_tokens(a.member)
+    names = await member_names(s)
+    found = [
+        {
+            "token_id": t.token_id,
+            "member": t.member,
+            "name": names.get(t.member),
+            "scope": t.scope.value,
+            "created": format_ts(t.created),
+            "expires": format_ts(t.expires) if t.expires else None,
+            "last_used": format_ts(t.last_used) if t.last_used else None,
+            "revoked": format_ts(t.revoked) if t.revoked else None,
+        }
+        for t in tokens
+    ]
+    rows = [
+        (t["token_id"], t["member"], t["name"], t["scope"], t["expires"] or "never",
+         t["last_used"] or "never", t["revoked"] or "")
+        for t in found
+    ]
+    return {"tokens": found}, table(
+        ("TOKEN_ID", "MEMBER", "NAME", "SCOPE", "EXPIRES", "LAST_USED", "REVOKED"), rows,
+        "no tokens")
+
+
+def _key_out(key: Any, names: dict[str, str] | None = None) -> dict[str, Any]:
+    data = key_json(key)
+    if names is not None:
+        data["name"] = names.get(key.member or key.identity)
+    return data
 
 
 async def key_generate(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -147,12 +224,25 @@ async def key_revoke(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any]
 
 async def key_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     keys = await s.keys.list_keys(a.member, a.expiring)
-    lines = [
-        f"{k.key_id}  {k.member or '(exchange)'}  until {format_ts(k.not_after) if k.not_after else 'never'}"
-        + (f"  revoked since {format_ts(k.revoked_since)}" if k.revoked_since else "")
+    names = await member_names(s)
+    rows = [
+        (k.key_id, k.member or "-", names.get(k.member or k.identity), _ts_or(k.not_before, "-"),
+         _ts_or(k.not_after, "never"), _ts_or(k.revoked_since, ""))
         for k in keys
     ]
-    return {"keys": [_key_out(k) for k in keys]}, "\n".join(lines) or "no keys"
+    return {"keys": [_key_out(k, names) for k in keys]}, table(
+        ("KEY_ID", "MEMBER", "NAME", "NOT_BEFORE", "NOT_AFTER", "REVOKED_SINCE"), rows, "no keys")
+
+
+async def key_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    key = await s.store.members.get_key(a.key_id)
+    if key is None:
+        raise NotFound(f"no key {a.key_id!r}")
+    data = _key_out(key, await member_names(s))
+    human = "\n".join(
+        f"{k}: {v}" for k, v in data.items() if k != "public_key"
+    ) + "\n" + str(data["public_key"]).rstrip("\n")
+    return data, human
 
 
 async def group_create(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -160,15 +250,21 @@ async def group_create(s: Services, a: argparse.Namespace) -> tuple[dict[str, An
     return _group_json(g), f"group {g.name} created"
 
 
+def _named(ids: Sequence[str], names: dict[str, str]) -> str:
+    return ", ".join(f"{names.get(i, '?')} ({i})" for i in ids) or "(empty)"
+
+
 async def group_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     g = await s.members.add_to_group(a.name, a.member)
-    return _group_json(g), f"group {g.name}: {', '.join(g.members)}"
+    return _group_json(g), f"group {g.name}: {_named(g.members, await member_names(s))}"
 
 
 async def group_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     groups = await s.members.groups()
-    lines = [f"{g.name}: {', '.join(g.members) or '(empty)'}" for g in groups]
-    return {"groups": [_group_json(g) for g in groups]}, "\n".join(lines) or "no groups"
+    names = await member_names(s)
+    rows = [(g.name, len(g.members), _named(g.members, names)) for g in groups]
+    return {"groups": [_group_json(g) for g in groups]}, table(
+        ("GROUP", "SIZE", "MEMBERS"), rows, "no groups")
 
 
 async def rules_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -180,14 +276,21 @@ async def rules_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any],
     return data, f"rule {rule.rule_id}: {rule.direction.value} {rule.effect.value} {list(rule.values)}"
 
 
-async def rules_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    rules = await s.members.rules(a.member)
-    lines = [
-        f"{r.rule_id}  {r.member}  {r.direction.value} {r.effect.value}"
-        f"{' ' + r.field if r.field else ''} {', '.join(r.values)}"
+def _rule_rows(rules: Sequence[Any], names: dict[str, str]) -> list[tuple[object, ...]]:
+    return [
+        (r.rule_id, r.member, names.get(r.member), r.direction.value, r.effect.value,
+         r.field or "", ", ".join(f"{v} ({names[v]})" if v in names else v for v in r.values))
         for r in rules
     ]
-    return {"rules": [rule_json(r) for r in rules]}, "\n".join(lines) or "no rules"
+
+
+RULE_HEADERS = ("RULE_ID", "MEMBER", "NAME", "DIRECTION", "EFFECT", "FIELD", "VALUES")
+
+
+async def rules_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    rules = await s.members.rules(a.member)
+    rows = _rule_rows(rules, await member_names(s))
+    return {"rules": [rule_json(r) for r in rules]}, table(RULE_HEADERS, rows, "no rules")
 
 
 async def rules_remove(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -196,16 +299,46 @@ async def rules_remove(s: Services, a: argparse.Namespace) -> tuple[dict[str, An
 
 
 async def explain_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    if a.object_id is None:
+        return await explain_summary(s, a)
     result = await s.members.explain(a.object_id, a.member, s.auth)
     verdict = "may read" if result["allowed"] else "may not read"
-    return result, f"{a.member} {verdict} {a.object_id}: {result['reason']} ({result['rule']})"
+    return result, (
+        f"{a.member} ({a.member_name}) {verdict} {a.object_id}: {result['reason']} "
+        f"({result['rule']})"
+    )
+
+
+async def explain_summary(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    summary = await s.members.read_summary(a.member, s.auth)
+    summary["name"] = a.member_name
+    names = await member_names(s)
+    tlps = ", ".join(f"{t.upper()} {n}" for t, n in summary["by_tlp"].items())
+    parts = [
+        f"{a.member} ({a.member_name}) reads {summary['objects']} objects of bulletins "
+        f"(latest versions): {tlps}",
+        "",
+        table(("PUBLISHER", "NAME", "OBJECTS"),
+              [(p["member"] or p["identity"], p["name"], p["objects"])
+               for p in summary["by_publisher"]], "no publisher"),
+        "",
+        "rules in force (its own inbound filters, every publisher's outbound rules):",
+        table(RULE_HEADERS, _rule_rows(
+            [r for r in await s.members.rules() if r.rule_id in
+             {x["rule_id"] for x in summary["rules"]}], names), "no rules"),
+    ]
+    return summary, "\n".join(parts)
 
 
 async def deliveries_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     found = await s.members.deliveries(a.object_id, None)
-    rows = [{"member": d.member, "version": d.version, "delivered": d.delivered} for d in found]
-    lines = [f"{r['delivered']}  {r['member']}  {r['version']}" for r in rows]
-    return {"id": a.object_id, "deliveries": rows}, "\n".join(lines) or "not delivered to anyone"
+    names = await member_names(s)
+    rows = [{"member": d.member, "name": names.get(d.member), "version": d.version,
+             "delivered": d.delivered} for d in found]
+    return {"id": a.object_id, "deliveries": rows}, table(
+        ("DELIVERED", "MEMBER", "NAME", "VERSION"),
+        [(r["delivered"], r["member"], r["name"], r["version"]) for r in rows],
+        "not delivered to anyone")
 
 
 async def check_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -288,9 +421,28 @@ async def _run_store(settings: Settings, command: StoreCommand, args: argparse.N
     _emit(args, payload, human)
 
 
+def _require_database(settings: Settings) -> None:
+    """Admin commands work on an existing exchange: a mistyped --db must not make a new one."""
+    if settings.db.startswith("sqlite:///"):
+        from exchange.store.sqlite import sqlite_path
+
+        path = sqlite_path(settings.db)
+        if not Path(path).is_file():
+            raise InvalidInput(
+                f"no database {path}: check --db, or create it with "
+                f"`exchange admin migrate --db {settings.db}`"
+            )
+
+
 async def _run_admin(settings: Settings, command: AdminCommand, args: argparse.Namespace) -> None:
+    if command is not migrate_cmd:
+        _require_database(settings)
     services = await open_services(settings)
     try:
+        if getattr(args, "member", None) is not None:
+            # MEMBER: an id, an identity or a unique name; the commands get the id.
+            member = await services.members.resolve(args.member)
+            args.member, args.member_name = member.id, member.name
         payload, human = await command(services, args)
     finally:
         await services.ledger.stop()
@@ -299,6 +451,38 @@ async def _run_admin(settings: Settings, command: AdminCommand, args: argparse.N
 
 
 # --- client commands ---------------------------------------------------------------------------
+
+
+TOKEN_ENV = "EXCHANGE_TOKEN"
+
+
+def api_token(args: argparse.Namespace) -> str:
+    """The API token: --token, else the first line of --token-file, else $EXCHANGE_TOKEN."""
+    if args.token:
+        return str(args.token)
+    if args.token_file:
+        try:
+            text = Path(args.token_file).read_text("utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {args.token_file}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{args.token_file} is not UTF-8 text") from exc
+        token = text.strip()
+        if not token or len(token.splitlines()) != 1:
+            raise InvalidInput(f"{args.token_file} must hold the API token on one line")
+        return token
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if token:
+        return token
+    raise UsageError(f"exchange {args.command}: give the API token in ${TOKEN_ENV}, "
+                     "with --token-file FILE or with --token")
+
+
+def completion_cmd(args: argparse.Namespace) -> int:
+    import shtab
+
+    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+    return 0
 
 
 def publish_cmd(args: argparse.Namespace) -> int:
@@ -310,7 +494,7 @@ def publish_cmd(args: argparse.Namespace) -> int:
         return publish_bulletin(args)
 
     status, ok = publish_file(
-        args.file, args.url, args.token, args.key, progress=not args.json and not args.quiet
+        args.file, args.url, api_token(args), args.key, progress=not args.json and not args.quiet
     )
     human = (
         f"{status.get('success_count', 0)} stored, {status.get('failure_count', 0)} refused"
@@ -339,8 +523,9 @@ def verify_log_cmd(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InvalidInput(f"cannot read {args.key}: {exc.strerror}") from exc
     objects = load_objects(args.file) if args.file else []
-    signatures = verify_file(args.file, args.url, args.token) if args.file else None
-    check = verify_log(args.url, args.token, state=Path(args.state) if args.state else None,
+    token = api_token(args)
+    signatures = verify_file(args.file, args.url, token) if args.file else None
+    check = verify_log(args.url, token, state=Path(args.state) if args.state else None,
                        objects=objects, own_key=key, cosign=args.cosign,
                        witnesses=args.witnesses,
                        proof_dir=Path(args.proof_dir) if args.proof_dir else None)
@@ -381,7 +566,7 @@ def verify_cmd(args: argparse.Namespace) -> int:
             raise UsageError(f"exchange verify: {flag} needs --log")
     if not args.file:
         raise UsageError("exchange verify: give FILE, or --log to check the transparency log")
-    result = verify_file(args.file, args.url, args.token)
+    result = verify_file(args.file, args.url, api_token(args))
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
@@ -440,6 +625,9 @@ def build_parser() -> Parser:
     p.add_argument("--sector", required=True,
                    help="a STIX 2.1 industry-sector-ov value, e.g. government, financial-services")
     p.add_argument("--economy", required=True, help="ISO 3166-1 alpha-2 code")
+    p.add_argument("--if-absent", action="store_true",
+                   help="a member of that name and kind, sector and economy exists already: "
+                        "print it and succeed (re-runnable scripts)")
     leaf(member, "list", member_list, "list members")
     for name, fn, text in (("show", member_show, "show a member"),
                            ("suspend", member_suspend, "suspend a member"),
@@ -450,26 +638,32 @@ def build_parser() -> Parser:
         dest="action", required=True, parser_class=Parser)
     p = leaf(token, "issue", token_issue, "issue an API token (shown once)")
     p.add_argument("member", metavar="MEMBER")
-    p.add_argument("--ttl", default="90d", help="lifetime like 90d, 12h; 'never' for none")
+    p.add_argument("--ttl", default="90d",
+                   help=f"lifetime like 90d, 12h, 30m or 2w, {DURATION_RANGE}; "
+                        "'never' for none (default 90d)")
     p.add_argument("--read-only", action="store_true")
     leaf(token, "revoke", token_revoke, "revoke a token now").add_argument("token_id")
+    leaf(token, "list", token_list,
+         "list tokens: ids, scope, expiry, last use (never the token)").add_argument(
+        "member", nargs="?", metavar="MEMBER")
 
     key = asub.add_parser("key", help="signing keys").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     p = leaf(key, "generate", key_generate, "make an Ed25519 key pair for a member")
     p.add_argument("member", metavar="MEMBER")
     p.add_argument("--out", required=True, help="private key file (PEM, mode 0600)")
-    p.add_argument("--ttl", help="validity, default 730d")
+    p.add_argument("--ttl", help=f"validity like 730d or 52w, {DURATION_RANGE} (default 730d)")
     p = leaf(key, "add", key_add, "register a member's existing public key")
     p.add_argument("member", metavar="MEMBER")
     p.add_argument("--public-key", required=True)
-    p.add_argument("--ttl", help="validity, default 730d")
+    p.add_argument("--ttl", help=f"validity like 730d or 52w, {DURATION_RANGE} (default 730d)")
     p = leaf(key, "revoke", key_revoke, "revoke a key for objects modified at or after --since")
     p.add_argument("key_id")
     p.add_argument("--since", help="timestamp, default now")
     p = leaf(key, "list", key_list, "list keys")
     p.add_argument("member", nargs="?", metavar="MEMBER")
     p.add_argument("--expiring", type=int, metavar="DAYS", help="only keys lapsing within DAYS")
+    leaf(key, "show", key_show, "show a key (and its public half)").add_argument("key_id")
 
     group = asub.add_parser("group", help="sharing groups").add_subparsers(
         dest="action", required=True, parser_class=Parser)
@@ -493,7 +687,8 @@ def build_parser() -> Parser:
     p.add_argument("field", choices=["type", "tlp", "publisher", "sector"])
     p.add_argument("values", nargs="+", metavar="VALUE")
     p.set_defaults(direction="inbound")
-    leaf(rules, "list", rules_list, "list rules").add_argument("member", nargs="?")
+    leaf(rules, "list", rules_list, "list rules").add_argument("member", nargs="?",
+                                                               metavar="MEMBER")
     leaf(rules, "remove", rules_remove, "remove a rule").add_argument("rule_id")
 
     log_key = asub.add_parser("log-key", help="the transparency log's signing key").add_subparsers(
@@ -501,8 +696,10 @@ def build_parser() -> Parser:
     leaf(log_key, "show", log_key_show, "show the log key and the retired ones")
     leaf(log_key, "rotate", log_key_rotate, "retire the log key and sign with a new one")
 
-    p = leaf(asub, "explain", explain_cmd, "may MEMBER read OBJECT_ID, and which rule decides")
-    p.add_argument("object_id")
+    p = leaf(asub, "explain", explain_cmd,
+             "may MEMBER read OBJECT_ID, and which rule decides; without OBJECT_ID, a summary "
+             "of what MEMBER reads (counts by TLP and publisher, rules in force)")
+    p.add_argument("object_id", nargs="?", metavar="OBJECT_ID")
     p.add_argument("member", metavar="MEMBER")
     leaf(asub, "deliveries", deliveries_cmd, "who received an object").add_argument("object_id")
     leaf(asub, "migrate", migrate_cmd, "bring the database schema up to date")
@@ -522,7 +719,11 @@ def build_parser() -> Parser:
         p = sub.add_parser(name, help=text, parents=[common, out])
         p.add_argument("file", nargs="?" if name == "verify" else None)
         p.add_argument("--url", required=True, help="API root URL, e.g. http://127.0.0.1:8080/api/v1/")
-        p.add_argument("--token", required=True)
+        tokens = p.add_mutually_exclusive_group()
+        tokens.add_argument("--token", help="API token (visible in ps and shell history: "
+                                            "prefer $EXCHANGE_TOKEN or --token-file)")
+        tokens.add_argument("--token-file", metavar="FILE",
+                            help="file holding the API token (else $EXCHANGE_TOKEN)")
         if name == "publish":
             p.add_argument("--key", required=True, help="your private key (PEM)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -541,6 +742,10 @@ def build_parser() -> Parser:
             p.add_argument("--proof-dir", metavar="DIR",
                            help="write a C2SP tlog-proof for each of FILE's objects (--log)")
         p.set_defaults(client=client)
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
+    p.add_argument("shell", choices=["bash", "zsh"])
+    p.set_defaults(client=completion_cmd)
     return parser
 
 
@@ -553,6 +758,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
+    try:
+        return _dispatch(args)
+    except UsageError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "client", None) is not None:
             if getattr(args, "cosign", False) and not args.key:

@@ -47,6 +47,7 @@ class Token(Frozen):
     created: datetime
     expires: datetime | None
     revoked: datetime | None = None
+    last_used: datetime | None = None
 
 
 class Key(Frozen):

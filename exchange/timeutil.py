@@ -54,11 +54,21 @@ def normalise_ts(text: str) -> str:
     return format_ts(parse_ts(text))
 
 
+MIN_DURATION = timedelta(seconds=1)
+MAX_DURATION = timedelta(days=3650)
+DURATION_RANGE = "from 1s to 3650d"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
 def parse_duration(text: str) -> timedelta:
-    """``90d``, ``12h``, ``30m``, ``2w``."""
-    match = re.fullmatch(r"(\d+)([smhdw])", text.strip()) if isinstance(text, str) else None
+    """``90d``, ``12h``, ``30m``, ``2w``: a positive count of ASCII digits and one unit,
+    from 1 second to 3650 days; InvalidInput for anything else (zero, negative, absurd)."""
+    match = re.fullmatch(r"([0-9]{1,12})([smhdw])", text.strip()) if isinstance(text, str) else None
     if match is None:
-        raise InvalidInput(f"not a duration like 90d, 12h, 30m or 2w: {text!r}")
-    amount, unit = int(match.group(1)), match.group(2)
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-    return timedelta(seconds=amount * seconds)
+        raise InvalidInput(
+            f"not a duration like 90d, 12h, 30m or 2w ({DURATION_RANGE}): {text!r}"
+        )
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if not MIN_DURATION.total_seconds() <= seconds <= MAX_DURATION.total_seconds():
+        raise InvalidInput(f"duration {text.strip()!r} is out of range: give one {DURATION_RANGE}")
+    return timedelta(seconds=seconds)

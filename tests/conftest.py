@@ -98,9 +98,18 @@ def quiet_logs() -> None:
     configure_logging("console", "warning")
 
 
+def new_sqlite_db(path: Path) -> str:
+    """A new SQLite exchange at ``path``, made as an operator would (`admin migrate`): the
+    other admin commands refuse a database file that does not exist."""
+    url = f"sqlite:///{path}"
+    code, _, err = run_cli("admin", "migrate", "--db", url)
+    assert code == 0, err
+    return url
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'exchange.db'}"
+    return new_sqlite_db(tmp_path / "exchange.db")
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from exchange.strictjson import DECODER
 from exchange.timeutil import parse_ts
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+API_ROOT_EXAMPLE = "http://host:8080/api/v1/"
 DEFAULT_TIMEOUT = 60.0
 
 _STATUS_ERRORS: dict[int, type[ExchangeError]] = {
@@ -150,6 +151,10 @@ def parse_key_directory(body: Any) -> list[DirectoryKey]:
 # --- HTTP -----------------------------------------------------------------------------------
 
 
+class Unreachable(ExchangeError):
+    """No answer from the URL at all (refused, unknown host, timed out)."""
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -168,6 +173,13 @@ class ApiClient:
     """A synchronous client for one TAXII API root, authenticated with a bearer token."""
 
     def __init__(self, api_root_url: str, token: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not api_root_url.lower().startswith(("http://", "https://")):
+            raise InvalidInput(
+                f"{api_root_url!r} is not an http(s) URL: expected an API root such as "
+                f"{API_ROOT_EXAMPLE}"
+            )
+        if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+            raise InvalidInput("the API token must be printable ASCII without spaces")
         self.base = api_root_url.rstrip("/") + "/"
         self.timeout = timeout
         self.session = requests.Session()
@@ -198,12 +210,21 @@ class ApiClient:
             response = self.session.request(
                 method, url, data=body, headers=headers, timeout=self.timeout
             )
-        except requests.ConnectionError as exc:
-            raise ExchangeError(f"cannot connect to {url}: {_one_line(str(exc))}") from exc
         except requests.Timeout as exc:
-            raise ExchangeError(f"{method} {url}: no answer within {self.timeout:g}s") from exc
+            raise Unreachable(f"{method} {url}: no answer within {self.timeout:g}s") from exc
+        except requests.ConnectionError as exc:
+            # Not urllib3's internals: what the user can act on.
+            raise Unreachable(
+                f"cannot reach {self.base} (is the exchange running there, and the URL right?)"
+            ) from exc
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema) as exc:
+            raise InvalidInput(
+                f"{self.base} is not a usable URL: expected an API root such as "
+                f"{API_ROOT_EXAMPLE}"
+            ) from exc
         except requests.RequestException as exc:
-            raise ExchangeError(f"{method} {url}: {_one_line(str(exc))}") from exc
+            raise ExchangeError(f"{method} {url}: {type(exc).__name__}") from exc
         try:
             answer: Any = response.json()
         except ValueError:
@@ -212,7 +233,10 @@ class ApiClient:
             error = _STATUS_ERRORS.get(response.status_code, ExchangeError)
             raise error(error_message(method, url, response.status_code, answer))
         if answer is None:
-            raise ExchangeError(f"{method} {url}: the answer is not JSON")
+            raise ExchangeError(
+                f"{method} {url}: the answer is not JSON (is {self.base} a TAXII API root, "
+                f"such as {API_ROOT_EXAMPLE}?)"
+            )
         return answer
 
     def get(self, path: str) -> Any:
@@ -220,6 +244,22 @@ class ApiClient:
 
     def post(self, path: str, body: bytes) -> Any:
         return self.request("POST", path, body)
+
+    def api_root(self) -> dict[str, Any]:
+        """The API root's information; ExchangeError when the URL is not a TAXII API root."""
+        not_root = ExchangeError(
+            f"{self.base} is not a TAXII API root: expected an API root such as "
+            f"{API_ROOT_EXAMPLE}"
+        )
+        try:
+            answer = self.get("")
+        except (NotAuthenticated, PermissionDenied, Unreachable, InvalidInput):
+            raise
+        except ExchangeError as exc:  # 404, another error status, an answer that is not JSON
+            raise not_root from exc
+        if not isinstance(answer, dict) or not isinstance(answer.get("versions"), list):
+            raise not_root
+        return answer
 
     def key_directory(self) -> list[DirectoryKey]:
         return parse_key_directory(self.get("keys/"))

@@ -186,8 +186,8 @@ def _bulletins_collection(api: ApiClient) -> str:
 
 
 def _max_content_length(api: ApiClient) -> int:
-    answer = api.get("")
-    value = answer.get("max_content_length") if isinstance(answer, dict) else None
+    answer = api.api_root()
+    value = answer.get("max_content_length")
     if not isinstance(value, int) or isinstance(value, bool):
         raise ExchangeError(f"the API root {api.base} does not give max_content_length")
     return value
@@ -221,11 +221,11 @@ def publish_objects(
     poll_timeout: float = POLL_TIMEOUT,
 ) -> dict[str, Any]:
     """Sign ``objects`` for the key's owner and post them; the merged status resource."""
+    limit = batch_limit(_max_content_length(api), batch_bytes)  # first: is it an API root?
     author = find_author(api.key_directory(), key.public.key_id)
     prepared = prepare_objects(objects, key, author)
     if not prepared:
         raise InvalidInput("nothing to publish: the file holds no objects besides TLP markings")
-    limit = batch_limit(_max_content_length(api), batch_bytes)
     batches = plan_batches(prepared, limit)
     path = f"collections/{_bulletins_collection(api)}/objects/"
     bar = Progress(len(prepared), enabled=progress and sys.stderr.isatty())

@@ -98,5 +98,6 @@ def verify_file(path: str | Path, api_root_url: str, token: str) -> dict[str, An
     """Verify every object of a STIX file against the exchange's key directory."""
     objects = load_objects(path)
     with ApiClient(api_root_url, token) as api:
+        api.api_root()
         keys = api.key_directory()
     return verify_objects(objects, keys)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import timedelta
 
 from exchange.crypto import token_hash
 from exchange.errors import NotAuthenticated
-from exchange.models import MemberStatus, Principal, RuleDirection, TokenScope
+from exchange.models import MemberStatus, Principal, RuleDirection, Token, TokenScope
 from exchange.policy import ANONYMOUS, reader_matches
 from exchange.store.base import Store
-from exchange.timeutil import now
+from exchange.timeutil import format_ts, now
 
 _SCHEMES = ("bearer", "token")  # ``Token``: taxii2-client's TokenAuth
 
@@ -61,6 +62,9 @@ def _basic_password(value: str) -> str:
     return text
 
 
+LAST_USE_PRECISION = timedelta(minutes=1)
+
+
 class AuthService:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -78,7 +82,16 @@ class AuthService:
         member = await self.store.members.get_member(record.member)
         if member.status is not MemberStatus.ACTIVE:
             raise NotAuthenticated("the member is suspended")
+        await self._note_use(record)
         return await self.for_member(member.id, can_write=record.scope is TokenScope.READ_WRITE)
+
+    async def _note_use(self, record: Token) -> None:
+        """Keep the token's last use to the minute: at most one write a minute per token."""
+        moment = now()
+        if record.last_used is None or moment - record.last_used >= LAST_USE_PRECISION:
+            await self.store.members.touch_token(
+                record.token_id, format_ts(moment), format_ts(moment - LAST_USE_PRECISION)
+            )
 
     async def for_member(self, member_id: str, can_write: bool = False) -> Principal:
         member = await self.store.members.get_member(member_id)

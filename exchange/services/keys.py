@@ -8,7 +8,7 @@ from exchange.crypto import SigningKey, VerifyKey
 from exchange.errors import InvalidInput, SignatureError
 from exchange.models import Key
 from exchange.store.base import Store
-from exchange.timeutil import format_ts, now, now_ms
+from exchange.timeutil import DURATION_RANGE, MAX_DURATION, MIN_DURATION, format_ts, now, now_ms
 
 DEFAULT_KEY_LIFETIME = timedelta(days=730)
 EXCHANGE_KEY_SECRET = "exchange_signing_key"
@@ -34,6 +34,8 @@ class KeyService:
         self, member_id: str, public: VerifyKey, lifetime: timedelta | None
     ) -> Key:
         member = await self.store.members.get_member(member_id)
+        if lifetime is not None and not MIN_DURATION <= lifetime <= MAX_DURATION:
+            raise InvalidInput(f"a key's validity must be {DURATION_RANGE}")
         created = now_ms()
         key = Key(
             key_id=public.key_id,
@@ -41,7 +43,7 @@ class KeyService:
             identity=member.identity,
             public_key=public.pem(),
             not_before=created,
-            not_after=created + (lifetime or DEFAULT_KEY_LIFETIME),
+            not_after=created + (DEFAULT_KEY_LIFETIME if lifetime is None else lifetime),
             created=created,
         )
         await self.store.members.add_key(key)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pycountry
+from stix2.v21.vocab import INDUSTRY_SECTOR
 
 from exchange.crypto import new_token, token_hash
 from exchange.errors import InvalidInput, NotFound
@@ -18,6 +19,7 @@ from exchange.models import (
     MemberKind,
     MemberStatus,
     Principal,
+    ReadQuery,
     RuleDirection,
     RuleEffect,
     StandingRule,
@@ -31,10 +33,24 @@ from exchange.services.auth import AuthService
 from exchange.services.publish import PublishService
 from exchange.stix.types import INDUSTRY_SECTORS
 from exchange.store.base import Store
-from exchange.timeutil import format_ts, now, stix_ts
+from exchange.timeutil import DURATION_RANGE, MAX_DURATION, MIN_DURATION, format_ts, now, stix_ts
 
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 INBOUND_FIELDS = ("type", "tlp", "publisher", "sector")
+# The object types of STIX 2.1 (SDOs, SROs, SCOs and the meta objects); custom types are
+# accepted in inbound rules when they follow STIX's custom naming (``x-…``).
+STIX_TYPES = frozenset({
+    "attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident",
+    "indicator", "infrastructure", "intrusion-set", "location", "malware", "malware-analysis",
+    "note", "observed-data", "opinion", "report", "threat-actor", "tool", "vulnerability",
+    "relationship", "sighting", "marking-definition", "extension-definition",
+    "language-content", "artifact", "autonomous-system", "directory", "domain-name",
+    "email-addr", "email-message", "file", "ipv4-addr", "ipv6-addr", "mac-addr", "mutex",
+    "network-traffic", "process", "software", "url", "user-account", "windows-registry-key",
+    "x509-certificate",
+})
+_CUSTOM_TYPE = re.compile(r"^x-[a-z0-9][a-z0-9-]{0,245}$")
+READ_SUMMARY_PAGE = 1000
 
 
 def member_json(member: Member) -> dict[str, Any]:
@@ -118,6 +134,21 @@ class MemberService:
     async def get(self, member_id: str) -> Member:
         return await self.store.members.get_member(member_id)
 
+    async def resolve(self, ref: str) -> Member:
+        """A member by its id, its identity or its name (exact, else unique ignoring case)."""
+        members = await self.store.members.list_members()
+        for attribute in ("id", "identity", "name"):
+            found = [m for m in members if getattr(m, attribute) == ref]
+            if found:
+                return found[0]
+        folded = [m for m in members if m.name.casefold() == ref.strip().casefold()]
+        if len(folded) > 1:
+            names = ", ".join(sorted(m.name for m in folded))
+            raise InvalidInput(f"member name {ref!r} is ambiguous ({names}): give the id")
+        if not folded:
+            raise NotFound(f"no member {ref!r} (give a member id or name)")
+        return folded[0]
+
     async def list_members(self) -> list[Member]:
         return await self.store.members.list_members()
 
@@ -135,6 +166,8 @@ class MemberService:
         member = await self.store.members.get_member(member_id)
         if member.status is not MemberStatus.ACTIVE:
             raise InvalidInput(f"member {member_id} is suspended")
+        if ttl is not None and not MIN_DURATION <= ttl <= MAX_DURATION:
+            raise InvalidInput(f"a token's lifetime must be {DURATION_RANGE}, or never")
         secret = new_token()
         created = now()
         token = Token(
@@ -143,7 +176,7 @@ class MemberService:
             token_hash=token_hash(secret),
             scope=TokenScope.READ_ONLY if read_only else TokenScope.READ_WRITE,
             created=created,
-            expires=created + ttl if ttl else None,
+            expires=created + ttl if ttl is not None else None,
         )
         await self.store.members.add_token(token)
         return token, secret
@@ -191,6 +224,7 @@ class MemberService:
                 raise InvalidInput("inbound rules are filters: only")
             if field not in INBOUND_FIELDS:
                 raise InvalidInput(f"inbound rules filter on one of {', '.join(INBOUND_FIELDS)}")
+            values = await self._inbound_values(field, values)
         rule = StandingRule(
             rule_id=str(uuid.uuid4()),
             member=member.id,
@@ -202,6 +236,47 @@ class MemberService:
         )
         await self.store.sharing.add_rule(rule, member.identity)
         return rule
+
+    async def _inbound_values(self, field: str, values: list[str]) -> list[str]:
+        """The values of an inbound rule, checked and normalised (a publisher's identity)."""
+        if field == "tlp":
+            known = [t.value for t in Tlp]
+            tlps = [v.strip().lower().removeprefix("tlp:") for v in values]
+            bad = [v for v, t in zip(values, tlps, strict=True) if t not in known]
+            if bad:
+                raise InvalidInput(f"not a TLP: {', '.join(bad)} (use {', '.join(known)})")
+            return tlps
+        if field == "type":
+            bad = [v for v in values if v not in STIX_TYPES and not _CUSTOM_TYPE.match(v)]
+            if bad:
+                raise InvalidInput(
+                    f"not a STIX 2.1 object type: {', '.join(bad)} (e.g. indicator, report, "
+                    "malware; custom types begin with x-)"
+                )
+            return values
+        if field == "publisher":
+            identities = []
+            exchange_identity = self.publish.exchange_identity
+            for value in values:
+                if value in ("exchange", exchange_identity):
+                    identities.append(exchange_identity)
+                    continue
+                try:
+                    identities.append((await self.resolve(value)).identity)
+                except NotFound as exc:
+                    raise InvalidInput(
+                        f"no publisher {value!r}: give a member's id, name or identity"
+                    ) from exc
+            return identities
+        # sector: STIX's industry-sector-ov, or the sector of a member the exchange has
+        sectors = set(INDUSTRY_SECTOR) | {m.sector for m in await self.store.members.list_members()}
+        bad = [v for v in values if v not in sectors]
+        if bad:
+            raise InvalidInput(
+                f"not a sector: {', '.join(bad)} (STIX industry-sector-ov, e.g. government, "
+                "financial-services)"
+            )
+        return values
 
     async def rules(self, member_id: str | None = None) -> list[StandingRule]:
         return await self.store.sharing.list_rules(member_id)
@@ -221,6 +296,51 @@ class MemberService:
         decision = await Access(self.store).reads(reader, versions)
         return {"id": stix_id, "member": member_id, "allowed": decision.allowed,
                 "rule": decision.rule, "reason": decision.reason}
+
+    async def read_summary(self, member_id: str, auth: AuthService) -> dict[str, Any]:
+        """What ``member_id`` reads of ``bulletins`` now (latest versions): counts by TLP and
+        by publisher, and the standing rules that shape it (its own inbound filters; the
+        outbound rules of the publishers it reads)."""
+        reader: Principal = await auth.for_member(member_id)
+        by_tlp: dict[str, int] = {}
+        by_author: dict[str, int] = {}
+        total, after = 0, 0
+        while True:
+            page = await self.store.objects.read_objects(
+                reader,
+                ReadQuery(collection="bulletins", after_seq=after, limit=READ_SUMMARY_PAGE),
+                with_body=False,
+            )
+            for obj in page.objects:
+                total += 1
+                tlp = obj.tlp.value if obj.tlp is not None else "none"
+                by_tlp[tlp] = by_tlp.get(tlp, 0) + 1
+                author = obj.author_identity or "none"
+                by_author[author] = by_author.get(author, 0) + 1
+            if not page.more or not page.objects:
+                break
+            after = page.objects[-1].seq
+        members = {m.identity: m for m in await self.store.members.list_members()}
+        publishers = []
+        for identity, count in sorted(by_author.items(), key=lambda kv: (-kv[1], kv[0])):
+            member = members.get(identity)
+            name = member.name if member is not None else (
+                "the exchange" if identity == self.publish.exchange_identity else None)
+            publishers.append({"identity": identity, "member": member.id if member else None,
+                               "name": name, "objects": count})
+        # In force on what it reads: its own inbound filters, and every publisher's outbound
+        # rules (they decide whom each publisher's objects reach).
+        rules = [r for r in await self.store.sharing.list_rules()
+                 if (r.member == member_id and r.direction is RuleDirection.INBOUND)
+                 or r.direction is RuleDirection.OUTBOUND]
+        return {
+            "member": member_id,
+            "objects": total,
+            "by_tlp": {t.value: by_tlp.get(t.value, 0) for t in Tlp} | (
+                {"none": by_tlp["none"]} if "none" in by_tlp else {}),
+            "by_publisher": publishers,
+            "rules": [rule_json(r) for r in rules],
+        }
 
     async def deliveries(self, stix_id: str, publisher: Principal | None) -> list[Delivery]:
         """Who received an object; a member may ask only about its own objects."""

@@ -86,7 +86,7 @@ class SqlMembers:
     async def add_token(self, token: Token) -> None:
         async with self.db.transaction(write=True) as tx:
             await tx.execute(
-                f"INSERT INTO tokens ({TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO tokens ({TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token.token_id,
                     token.member,
@@ -95,7 +95,24 @@ class SqlMembers:
                     format_ts(token.created),
                     format_ts(token.expires) if token.expires else None,
                     None,
+                    None,
                 ),
+            )
+
+    async def list_tokens(self, member_id: str | None = None) -> list[Token]:
+        where, params = ("WHERE member = ?", (member_id,)) if member_id else ("", ())
+        async with self.db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT {TOKEN_COLS} FROM tokens {where} ORDER BY created, token_id", params
+            )
+        return [token_from_row(r) for r in rows]
+
+    async def touch_token(self, token_id: str, when: str, unless_after: str) -> None:
+        async with self.db.transaction(write=True) as tx:
+            await tx.execute(
+                "UPDATE tokens SET last_used = ? WHERE token_id = ?"
+                " AND (last_used IS NULL OR last_used < ?)",
+                (when, token_id, unless_after),
             )
 
     async def find_token(self, token_hash: str) -> Token | None:

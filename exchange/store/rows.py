@@ -53,6 +53,7 @@ def token_from_row(row: Row) -> Token:
         created=parse_ts(row[4]),
         expires=ts_or_none(row[5]),
         revoked=ts_or_none(row[6]),
+        last_used=ts_or_none(row[7]),
     )
 
 
@@ -88,7 +89,7 @@ def stored_from_row(row: Row) -> StoredObject:
 
 
 MEMBER_COLS = "id, identity, name, kind, sector, economy, status, created"
-TOKEN_COLS = "token_id, member, token_hash, scope, created, expires, revoked"
+TOKEN_COLS = "token_id, member, token_hash, scope, created, expires, revoked, last_used"
 KEY_COLS = "key_id, member, identity, public_key, not_before, not_after, revoked_since, created"
 
 

@@ -26,7 +26,7 @@ import requests
 
 from exchange.crypto import verify_object_signature
 from tests.api.test_durability import serve
-from tests.conftest import TAXII, cli_json, free_port, indicator
+from tests.conftest import TAXII, cli_json, free_port, indicator, new_sqlite_db
 from tests.store.test_notify_pg import fresh_pg_schema
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
@@ -36,7 +36,7 @@ KILLS = 3
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'exchange.db'}"
+        yield new_sqlite_db(tmp_path / "exchange.db")
         return
     with fresh_pg_schema() as url:
         yield url

@@ -371,7 +371,7 @@ def test_inbound_filter(server: LiveServer, make_member: Any) -> None:
     assert readable(server, a, fam["id"])  # a reader's filter is its own business
     cli_json("admin", "rules", "remove", rule["rule_id"], "--db", a.db)
 
-    by_sector = cli_json("admin", "rules", "inbound", b.id, "sector", "finance", "--db", a.db)
+    by_sector = cli_json("admin", "rules", "inbound", b.id, "sector", "financial-services", "--db", a.db)
     assert not ({ind["id"], fam["id"]} & ids(server, b.token))
     cli_json("admin", "rules", "remove", by_sector["rule_id"], "--db", a.db)
     by_publisher = cli_json("admin", "rules", "inbound", b.id, "publisher", a.identity,

@@ -20,7 +20,14 @@ import requests
 
 from tests.api.conftest import failures, get, post_objects, successes
 from tests.api.test_stream import session, stream
-from tests.conftest import LiveServer, audience_marking, cli_json, indicator, stamp
+from tests.conftest import (
+    LiveServer,
+    audience_marking,
+    cli_json,
+    indicator,
+    new_sqlite_db,
+    stamp,
+)
 from tests.store.test_notify_pg import fresh_pg_schema
 
 OBJECTS = "collections/bulletins/objects/"
@@ -31,7 +38,7 @@ MANIFEST = "collections/bulletins/manifest/"
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     """Every test here runs on both stores (a fresh schema per test on PostgreSQL)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'exchange.db'}"
+        yield new_sqlite_db(tmp_path / "exchange.db")
         return
     with fresh_pg_schema() as url:
         yield url

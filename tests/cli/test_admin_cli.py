@@ -127,9 +127,11 @@ def test_help_lists_commands() -> None:
 def test_database_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("EXCHANGE_DB", url)
-    code, _, err = run_cli("admin", "member", "list", "--json")
+    code, _, err = run_cli("admin", "migrate", "--json")
     assert code == 0, err
     assert (tmp_path / "env.db").exists()
+    code, _, err = run_cli("admin", "member", "list", "--json")
+    assert code == 0, err
 
 
 def test_db_before_the_command_is_kept(db_url: str) -> None:

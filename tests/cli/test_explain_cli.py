@@ -156,5 +156,10 @@ def test_human_output_and_errors(make_member: Any) -> None:
                              "--json")
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
 
+    # One argument is MEMBER (the summary form): an object id there is no member.
     code, out, err = run_cli("admin", "explain", ind["id"], "--db", a.db, "--json")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "no member" in err
+
+    code, out, err = run_cli("admin", "explain", "--db", a.db, "--json")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
