@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from importlib import resources
@@ -429,112 +429,125 @@ class SqlStore(ABC):
 
     # --- objects ------------------------------------------------------------------------------
 
-    async def insert_objects(self, objects: Sequence[NewObject]) -> list[InsertResult]:
+    async def insert_objects(
+        self,
+        objects: Sequence[NewObject],
+        status: Callable[[list[InsertResult]], Status] | None = None,
+    ) -> list[InsertResult]:
         results: list[InsertResult] = []
-        if not objects:
+        if not objects and status is None:
             return results
         async with self.transaction(write=True) as tx:
-            await self.lock_ingest(tx)
-            clock = await tx.fetchone("SELECT last_date_added, last_seq FROM clock WHERE id = 1")
-            assert clock is not None
-            last = parse_ts(clock[0])
-            seq = int(clock[1])
-            for obj in objects:
-                version = obj.version
-                if version:
-                    existing = await tx.fetchone(
-                        "SELECT body, deleted_at FROM objects WHERE stix_id = ? AND version = ?",
-                        (obj.stix_id, version),
-                    )
-                    if existing is not None:
-                        same = existing[0] == obj.body and existing[1] is None
-                        results.append(
-                            InsertResult(
-                                stix_id=obj.stix_id,
-                                version=version,
-                                outcome=InsertOutcome.DUPLICATE if same else InsertOutcome.CONFLICT,
-                            )
-                        )
-                        continue
-                # Distinct, strictly increasing date_added values, even within one request
-                # and across workers (the ingest lock serialises writers).
-                stamp = max(now(), last + timedelta(microseconds=1))
-                last = stamp
-                seq += 1
-                date_added = format_ts(stamp)
-                version = version or date_added
-                await tx.execute(
-                    "INSERT INTO objects (seq, stix_id, type, spec_version, version, created,"
-                    " date_added, author_identity, poster_member, tlp, key_id, body,"
-                    " key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                    " (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
-                    " AND k.revoked_since <= ?))",
-                    (
-                        seq,
-                        obj.stix_id,
-                        obj.type,
-                        obj.spec_version,
-                        version,
-                        obj.created,
-                        date_added,
-                        obj.author_identity,
-                        obj.poster_member,
-                        obj.tlp.value if obj.tlp else None,
-                        obj.key_id,
-                        obj.body,
-                        obj.key_id,
-                        version,
-                    ),
-                )
-                if obj.audience:
-                    await tx.executemany(
-                        "INSERT INTO object_audience (seq, principal) VALUES (?, ?)",
-                        [(seq, p) for p in dict.fromkeys(obj.audience)],
-                    )
-                if obj.ends:
-                    await tx.executemany(
-                        "INSERT INTO object_ends (seq, ref_id) VALUES (?, ?)",
-                        [(seq, r) for r in dict.fromkeys(obj.ends)],
-                    )
-                if obj.markings:
-                    await tx.executemany(
-                        "INSERT INTO object_markings (seq, marking_id) VALUES (?, ?)",
-                        [(seq, m) for m in dict.fromkeys(obj.markings)],
-                    )
-                    if obj.author_identity is not None:
-                        await tx.executemany(
-                            "INSERT INTO marking_users (marking_id, author_identity)"
-                            " VALUES (?, ?) ON CONFLICT (marking_id, author_identity) DO NOTHING",
-                            [(m, obj.author_identity) for m in dict.fromkeys(obj.markings)],
-                        )
-                if obj.type == "marking-definition" and obj.audience_entries is not None:
-                    await tx.execute(
-                        "INSERT INTO audience_markings (marking_id, author_identity, entries)"
-                        " VALUES (?, ?, ?) ON CONFLICT (marking_id) DO NOTHING",
-                        (obj.stix_id, obj.author_identity, json.dumps(list(obj.audience_entries))),
-                    )
-                    await tx.executemany(
-                        "INSERT INTO marking_audience (marking_id, principal) VALUES (?, ?)"
-                        " ON CONFLICT (marking_id, principal) DO NOTHING",
-                        [(obj.stix_id, p) for p in dict.fromkeys(obj.audience_entries)],
-                    )
-                results.append(
-                    InsertResult(
-                        stix_id=obj.stix_id,
-                        version=version,
-                        outcome=InsertOutcome.INSERTED,
-                        date_added=date_added,
-                        seq=seq,
-                    )
-                )
-            await tx.execute(
-                "UPDATE clock SET last_date_added = ?, last_seq = ? WHERE id = 1",
-                (format_ts(last), seq),
-            )
-            await refresh_heads(
-                tx, [r.stix_id for r in results if r.outcome is InsertOutcome.INSERTED]
-            )
+            if objects:
+                await self._insert(tx, objects, results)
+            if status is not None:
+                # The status resource in the same transaction: both commit or neither does.
+                await self._save_status(tx, status(list(results)))
         return results
+
+    async def _insert(
+        self, tx: Tx, objects: Sequence[NewObject], results: list[InsertResult]
+    ) -> None:
+        await self.lock_ingest(tx)
+        clock = await tx.fetchone("SELECT last_date_added, last_seq FROM clock WHERE id = 1")
+        assert clock is not None
+        last = parse_ts(clock[0])
+        seq = int(clock[1])
+        for obj in objects:
+            version = obj.version
+            if version:
+                existing = await tx.fetchone(
+                    "SELECT body, deleted_at FROM objects WHERE stix_id = ? AND version = ?",
+                    (obj.stix_id, version),
+                )
+                if existing is not None:
+                    same = existing[0] == obj.body and existing[1] is None
+                    results.append(
+                        InsertResult(
+                            stix_id=obj.stix_id,
+                            version=version,
+                            outcome=InsertOutcome.DUPLICATE if same else InsertOutcome.CONFLICT,
+                        )
+                    )
+                    continue
+            # Distinct, strictly increasing date_added values, even within one request
+            # and across workers (the ingest lock serialises writers).
+            stamp = max(now(), last + timedelta(microseconds=1))
+            last = stamp
+            seq += 1
+            date_added = format_ts(stamp)
+            version = version or date_added
+            await tx.execute(
+                "INSERT INTO objects (seq, stix_id, type, spec_version, version, created,"
+                " date_added, author_identity, poster_member, tlp, key_id, body,"
+                " key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
+                " AND k.revoked_since <= ?))",
+                (
+                    seq,
+                    obj.stix_id,
+                    obj.type,
+                    obj.spec_version,
+                    version,
+                    obj.created,
+                    date_added,
+                    obj.author_identity,
+                    obj.poster_member,
+                    obj.tlp.value if obj.tlp else None,
+                    obj.key_id,
+                    obj.body,
+                    obj.key_id,
+                    version,
+                ),
+            )
+            if obj.audience:
+                await tx.executemany(
+                    "INSERT INTO object_audience (seq, principal) VALUES (?, ?)",
+                    [(seq, p) for p in dict.fromkeys(obj.audience)],
+                )
+            if obj.ends:
+                await tx.executemany(
+                    "INSERT INTO object_ends (seq, ref_id) VALUES (?, ?)",
+                    [(seq, r) for r in dict.fromkeys(obj.ends)],
+                )
+            if obj.markings:
+                await tx.executemany(
+                    "INSERT INTO object_markings (seq, marking_id) VALUES (?, ?)",
+                    [(seq, m) for m in dict.fromkeys(obj.markings)],
+                )
+                if obj.author_identity is not None:
+                    await tx.executemany(
+                        "INSERT INTO marking_users (marking_id, author_identity)"
+                        " VALUES (?, ?) ON CONFLICT (marking_id, author_identity) DO NOTHING",
+                        [(m, obj.author_identity) for m in dict.fromkeys(obj.markings)],
+                    )
+            if obj.type == "marking-definition" and obj.audience_entries is not None:
+                await tx.execute(
+                    "INSERT INTO audience_markings (marking_id, author_identity, entries)"
+                    " VALUES (?, ?, ?) ON CONFLICT (marking_id) DO NOTHING",
+                    (obj.stix_id, obj.author_identity, json.dumps(list(obj.audience_entries))),
+                )
+                await tx.executemany(
+                    "INSERT INTO marking_audience (marking_id, principal) VALUES (?, ?)"
+                    " ON CONFLICT (marking_id, principal) DO NOTHING",
+                    [(obj.stix_id, p) for p in dict.fromkeys(obj.audience_entries)],
+                )
+            results.append(
+                InsertResult(
+                    stix_id=obj.stix_id,
+                    version=version,
+                    outcome=InsertOutcome.INSERTED,
+                    date_added=date_added,
+                    seq=seq,
+                )
+            )
+        await tx.execute(
+            "UPDATE clock SET last_date_added = ?, last_seq = ? WHERE id = 1",
+            (format_ts(last), seq),
+        )
+        await refresh_heads(
+            tx, [r.stix_id for r in results if r.outcome is InsertOutcome.INSERTED]
+        )
 
     async def lock_ingest(self, tx: Tx) -> None:
         """Serialise ingest across processes; SQLite's write lock already does."""
@@ -648,10 +661,13 @@ class SqlStore(ABC):
 
     async def save_status(self, status: Status) -> None:
         async with self.transaction(write=True) as tx:
-            await tx.execute(
-                "INSERT INTO statuses (id, member, created, body) VALUES (?, ?, ?, ?)",
-                (status.id, status.member, status.request_timestamp, status.model_dump_json()),
-            )
+            await self._save_status(tx, status)
+
+    async def _save_status(self, tx: Tx, status: Status) -> None:
+        await tx.execute(
+            "INSERT INTO statuses (id, member, created, body) VALUES (?, ?, ?, ?)",
+            (status.id, status.member, status.request_timestamp, status.model_dump_json()),
+        )
 
     async def get_status(self, status_id: str) -> Status | None:
         async with self.transaction() as tx:
