@@ -21,7 +21,8 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
-    # Public base URL (scheme://host[:port]) when behind a proxy; else taken from each request.
+    # Public base URL (scheme://host[:port]) when behind a proxy; else the address the exchange
+    # is bound to (never a request's Host header).
     public_url: str | None = None
     title: str = "The exchange"
     description: str = "Signed STIX 2.1 bulletins shared under machine-enforced rules"
