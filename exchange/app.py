@@ -16,7 +16,7 @@ from exchange.services.ratelimit import RateLimiter
 from exchange.services.runtime import open_services
 from exchange.web import directory, ops, stream, taxii
 from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS, RateLimits
-from exchange.web.middleware import authenticate, request_context
+from exchange.web.middleware import authenticate, read_body, request_context
 
 
 def create_app(
@@ -26,7 +26,8 @@ def create_app(
     checks in that many processes; 0 runs them in a thread. Metrics go to ``registry`` (else
     a fresh one for this app; see exchange.services.metrics for several workers)."""
     app = web.Application(
-        middlewares=[ops.record_metrics, request_context, authenticate],
+        middlewares=[ops.record_metrics, request_context, ops.metrics_gate, authenticate,
+                     read_body],
         client_max_size=settings.max_content_length,
     )
     app[SETTINGS] = settings

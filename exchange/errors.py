@@ -73,6 +73,12 @@ class TooLarge(ExchangeError):
     title = "Content too large"
 
 
+class RequestTimeout(ExchangeError):
+    """The client did not send its request (its body) in time."""
+
+    title = "Request timeout"
+
+
 class StoreUnavailable(ExchangeError):
     """The database cannot be reached or is not migrated."""
 
