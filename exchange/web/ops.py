@@ -127,8 +127,10 @@ def _on_metrics_port(request: web.Request, settings: Settings) -> bool:
     if settings.metrics_port is None or request.transport is None:
         return False
     sockname = request.transport.get_extra_info("sockname")
-    return isinstance(sockname, tuple) and len(sockname) >= 2 and (
-        int(sockname[1]) == settings.metrics_port
+    return (
+        isinstance(sockname, tuple)
+        and len(sockname) >= 2
+        and (int(sockname[1]) == settings.metrics_port)
     )
 
 
