@@ -209,3 +209,44 @@ def test_metrics_on_a_separate_address(tmp_path: Path) -> None:
         assert requests.get(metrics_url + "/taxii2/", timeout=10).status_code == 404
     finally:
         live.stop()
+
+
+def test_serve_options_reach_the_settings() -> None:
+    from exchange.cli import build_parser
+    from exchange.config import load_settings
+
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "--header-timeout",
+            "2",
+            "--body-timeout",
+            "3",
+            "--idle-timeout",
+            "4",
+            "--max-connections-per-address",
+            "5",
+            "--metrics-port",
+            "9108",
+        ]
+    )
+    settings = load_settings(
+        None,
+        **{
+            k: getattr(args, k)
+            for k in (
+                "header_timeout_seconds",
+                "body_timeout_seconds",
+                "idle_timeout_seconds",
+                "max_connections_per_address",
+                "metrics_port",
+            )
+        },
+    )
+    assert (
+        settings.header_timeout_seconds,
+        settings.body_timeout_seconds,
+        settings.idle_timeout_seconds,
+        settings.max_connections_per_address,
+        settings.metrics_port,
+    ) == (2, 3, 4, 5, 9108)
