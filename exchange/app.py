@@ -20,7 +20,7 @@ from exchange.services.runtime import open_services
 from exchange.services.witness import WitnessClient, parse_witnesses
 from exchange.web import directory, ops, public, stream, taxii, translog
 from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS, RateLimits
-from exchange.web.middleware import authenticate, request_context
+from exchange.web.middleware import authenticate, read_body, request_context
 
 
 def create_app(
@@ -35,7 +35,9 @@ def create_app(
             ops.record_metrics,
             request_context,
             normalize_path_middleware(append_slash=True, merge_slashes=False),
+            ops.metrics_gate,
             authenticate,
+            read_body,
         ],
         client_max_size=settings.max_content_length,
     )

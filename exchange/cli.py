@@ -588,6 +588,10 @@ def serve_cmd(settings: Settings) -> int:
 # --- parser ------------------------------------------------------------------------------------
 
 
+SERVE_SETTINGS = ("header_timeout_seconds", "body_timeout_seconds", "idle_timeout_seconds",
+                  "max_connections_per_address", "metrics_host", "metrics_port")
+
+
 def build_parser() -> Parser:
     common = Parser(add_help=False)
     # SUPPRESS: a subcommand that is not given --db must not erase one given before it.
@@ -607,6 +611,17 @@ def build_parser() -> Parser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, help="worker processes on one port")
+    serve.add_argument("--header-timeout", type=float, dest="header_timeout_seconds",
+                       help="seconds for a request's headers (default 10)")
+    serve.add_argument("--body-timeout", type=float, dest="body_timeout_seconds",
+                       help="seconds for a request's body (default 60)")
+    serve.add_argument("--idle-timeout", type=float, dest="idle_timeout_seconds",
+                       help="seconds a keep-alive connection may stay idle (default 75)")
+    serve.add_argument("--max-connections-per-address", type=int,
+                       dest="max_connections_per_address",
+                       help="open connections per client address, 0 for no cap (default 256)")
+    serve.add_argument("--metrics-host", help="address of the metrics listener")
+    serve.add_argument("--metrics-port", type=int, help="serve /metrics on this port only")
 
     admin = sub.add_parser("admin", help="administer members, tokens, keys, groups and rules",
                            parents=[common])
@@ -779,6 +794,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             workers=getattr(args, "workers", None),
+            **{name: getattr(args, name, None) for name in SERVE_SETTINGS},
         )
         if args.command == "serve":
             return serve_cmd(settings)

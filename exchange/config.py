@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from exchange.errors import InvalidInput
 
@@ -21,7 +21,8 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
-    # Public base URL (scheme://host[:port]) when behind a proxy; else taken from each request.
+    # Public base URL (scheme://host[:port]) when behind a proxy; else the address the exchange
+    # is bound to (never a request's Host header).
     public_url: str | None = None
     title: str = "The exchange"
     description: str = "Signed STIX 2.1 bulletins shared under machine-enforced rules"
@@ -34,6 +35,19 @@ class Settings(BaseModel):
     # shared across workers; 0 turns the limit off.
     rate_limit_per_minute: int = Field(default=0, ge=0)
     anonymous_rate_limit_per_minute: int = Field(default=0, ge=0)
+    # Slow or idle clients: request line and headers must arrive within header_timeout_seconds
+    # of their first byte, a body within body_timeout_seconds (else 408); a connection idle
+    # between requests that long is closed; at most max_connections_per_address connections
+    # from one address are open at once (0: no cap).
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
+    idle_timeout_seconds: float = Field(default=75.0, gt=0)
+    max_connections_per_address: int = Field(default=256, ge=0)
+    # /metrics: served on metrics_host:metrics_port when metrics_port is set, and on the API
+    # port only with "Authorization: Bearer <metrics_token>"; neither set: not on the API port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_token: SecretStr | None = None
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Stream: heartbeat interval and how far a subscriber may fall behind before it is cut off.
@@ -46,6 +60,15 @@ class Settings(BaseModel):
     log_origin: str | None = None
     # C2SP tlog-witness witnesses asked to cosign each new checkpoint: "VKEY SUBMISSION_URL".
     log_witnesses: list[str] = Field(default_factory=list)
+
+
+    @model_validator(mode="after")
+    def _separate_metrics_port(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("metrics_port must differ from port")
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
+            raise ValueError("metrics_token must be at least 16 characters")
+        return self
 
 
 ENV_PREFIX = "EXCHANGE_"

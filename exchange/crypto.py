@@ -180,11 +180,40 @@ def sign_object(obj: dict[str, Any], key: SigningKey) -> dict[str, Any]:
     return signed
 
 
+SIGNATURE_FIELDS = frozenset({"extension_type", "alg", "key_id", "signature"})
+
+
+def signature_block_problem(block: dict[str, Any]) -> str | None:
+    """Why a signature extension is malformed, or None: it must hold exactly
+    ``extension_type``, ``alg``, ``key_id`` and ``signature``, all strings (a field the
+    signature does not cover could say anything)."""
+    extra = sorted(set(block) - SIGNATURE_FIELDS)
+    missing = sorted(SIGNATURE_FIELDS - set(block))
+    if extra or missing:
+        parts = []
+        if extra:
+            parts.append("extra " + ", ".join(repr(f) for f in extra))
+        if missing:
+            parts.append("missing " + ", ".join(missing))
+        return (
+            "the signature extension must hold exactly extension_type, alg, key_id and "
+            f"signature ({'; '.join(parts)})"
+        )
+    if not all(isinstance(block[f], str) for f in SIGNATURE_FIELDS):
+        return "the signature extension's fields must be strings"
+    if block["extension_type"] != "property-extension":
+        return "the signature extension's extension_type must be 'property-extension'"
+    return None
+
+
 def verify_object_signature(obj: dict[str, Any], key: VerifyKey) -> None:
     """Raise SignatureError unless ``obj`` carries a valid signature by ``key``."""
     block = signature_block(obj)
     if block is None:
         raise SignatureError("unsigned: no signature extension")
+    problem = signature_block_problem(block)
+    if problem is not None:
+        raise SignatureError(problem)
     if block.get("alg") != SIGNATURE_ALG:
         raise SignatureError(f"unsupported signature algorithm {block.get('alg')!r}")
     if block.get("key_id") != key.key_id:

@@ -73,6 +73,12 @@ class TooLarge(ExchangeError):
     title = "Content too large"
 
 
+class RequestTimeout(ExchangeError):
+    """The client did not send its request (its body) in time."""
+
+    title = "Request timeout"
+
+
 class StoreUnavailable(ExchangeError):
     """The database cannot be reached or is not migrated (a moment later it may be)."""
 
@@ -116,6 +122,8 @@ class RefusalCode(StrEnum):
     INVALID_STRUCTURE = "invalid-structure"
     INVALID_TIMESTAMP = "invalid-timestamp"
     INVALID_STIX = "invalid-stix"
+    INVALID_TEXT = "invalid-text"
+    TOO_DEEP = "too-deep"
     TLP_BUILT_IN = "tlp-built-in"
     UNSIGNED = "unsigned"
     KEY_UNKNOWN = "key-unknown"
@@ -123,6 +131,7 @@ class RefusalCode(StrEnum):
     KEY_NOT_VALID = "key-not-valid"
     KEY_REVOKED = "key-revoked"
     SIGNATURE_INVALID = "signature-invalid"
+    SIGNATURE_EXTENSION_INVALID = "signature-extension-invalid"
     AUTHOR_MISSING = "author-missing"
     OBSERVABLE_AUTHOR = "observable-author"
     AUTHOR_UNKNOWN = "author-unknown"

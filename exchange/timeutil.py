@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from exchange.errors import InvalidInput
 
+# ASCII digits only: ``\d`` and ``int()`` would also take full-width or Arabic-Indic digits.
 _TS = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$"
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$", re.ASCII
 )
 
 
@@ -36,7 +37,7 @@ def format_ts(value: datetime) -> str:
 
 def parse_ts(text: str) -> datetime:
     """Parse a STIX/TAXII timestamp (``Z`` required, any sub-second precision)."""
-    match = _TS.match(text) if isinstance(text, str) else None
+    match = _TS.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise InvalidInput(f"not a timestamp of the form YYYY-MM-DDTHH:MM:SS[.s+]Z: {text!r}")
     year, month, day, hour, minute, second, frac = match.groups()

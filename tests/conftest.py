@@ -23,6 +23,7 @@ from exchange.cli import main
 from exchange.config import Settings
 from exchange.crypto import SigningKey, sign_object
 from exchange.logs import configure_logging
+from exchange.web.guard import start_sites
 
 TLP = {
     "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
@@ -58,6 +59,9 @@ def cli_json(*argv: str) -> dict[str, Any]:
     return value
 
 
+METRICS_TOKEN = "operator-metrics-token-for-tests"
+
+
 class LiveServer:
     """The exchange served from a thread with its own event loop."""
 
@@ -80,10 +84,9 @@ class LiveServer:
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(60)
 
     async def _start(self) -> None:
-        self.runner = web.AppRunner(create_app(self.settings), access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", self.settings.port)
-        await site.start()
+        # as `exchange serve` does: with the connection limits of exchange.web.guard
+        settings = self.settings.model_copy(update={"host": "127.0.0.1"})
+        self.runner, _sites = await start_sites(create_app(settings), settings)
 
     def stop(self) -> None:
         if self.runner is not None:
@@ -114,7 +117,8 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def server(db_url: str) -> Iterator[LiveServer]:
-    live = LiveServer(Settings(db=db_url, port=free_port(), max_content_length=256 * 1024))
+    live = LiveServer(Settings(db=db_url, port=free_port(), max_content_length=256 * 1024,
+                               metrics_token=METRICS_TOKEN))
     live.start()
     try:
         yield live

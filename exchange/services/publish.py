@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from exchange.crypto import SigningKey, sign_object, signature_block
+from exchange.crypto import SigningKey, sign_object, signature_block, signature_block_problem
 from exchange.errors import InvalidInput, Refusal, RefusalCode
 from exchange.models import (
     InsertOutcome,
@@ -68,14 +69,14 @@ class Candidate:
     @property
     def stix_id(self) -> str:
         value = self.value.get("id") if isinstance(self.value, dict) else None
-        return value if isinstance(value, str) else "unknown"
+        return value if isinstance(value, str) and _is_text(value) else "unknown"
 
     @property
     def version_text(self) -> str | None:
         for name in ("modified", "created"):
             value = self.value.get(name)
             if isinstance(value, str):
-                return value
+                return value if _is_text(value) else None
         return None
 
     def failure_id(self, index: int) -> str:
@@ -158,11 +159,44 @@ def _signing_key_id(value: dict[str, Any]) -> str | None:
     return key_id if isinstance(key_id, str) else None
 
 
+def _is_text(value: str) -> bool:
+    """Unicode text: no lone surrogate (which JSON's ``\\ud800`` escapes can make)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(raw: RawObject) -> bool:
+    """A string (key or value) of the object holds a lone surrogate: only a ``\\uD8xx``-
+    ``\\uDFxx`` escape can make one, and then only an unpaired one fails to encode."""
+    if _SURROGATE_ESCAPE.search(raw.text) is None:
+        return False
+    try:
+        json.dumps(raw.value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class StructureCheck:
-    """A JSON object with a STIX id of its own type, spec_version 2.1."""
+    """A JSON object with a STIX id of its own type, spec_version 2.1, Unicode text only,
+    not nested too deep."""
 
     async def __call__(self, batch: Batch) -> None:
         for c in batch.live:
+            if c.raw.problem is not None:
+                c.refuse(*c.raw.problem)
+                continue
+            if _has_lone_surrogate(c.raw):
+                c.value = c.raw.value if isinstance(c.raw.value, dict) else {}
+                c.refuse(RefusalCode.INVALID_TEXT,
+                         "a string of the object holds a lone UTF-16 surrogate (not Unicode text)")
+                continue
             reason = structure_error(c.raw.value)
             if reason is not None:
                 c.refuse(RefusalCode.INVALID_STRUCTURE, reason)
@@ -195,6 +229,10 @@ class SignatureCheck:
             block = signature_block(c.value)
             if block is None:
                 c.refuse(RefusalCode.UNSIGNED, "unsigned: the object has no signature extension")
+                continue
+            problem = signature_block_problem(block)
+            if problem is not None:
+                c.refuse(RefusalCode.SIGNATURE_EXTENSION_INVALID, problem)
                 continue
             key_id = block.get("key_id")
             if not isinstance(key_id, str):
@@ -438,7 +476,34 @@ class PublishService:
             if batch.live:
                 await check(batch)
         accepted = batch.live
-        results = await self.store.objects.insert_objects([self._new(c, poster) for c in accepted])
+        status_id = str(uuid.uuid4())
+
+        def make_status(results: list[InsertResult]) -> Status:
+            return self._status(status_id, batch, poster, requested, accepted, results)
+
+        # Objects and their status resource commit in one transaction (or not at all); the
+        # listeners (streams, metrics) hear of them only after that commit.
+        results = await self.store.objects.insert_objects(
+            [self._new(c, poster) for c in accepted], status=make_status
+        )
+        status = make_status(results)
+        inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
+        for status_listener in self.status_listeners:
+            await status_listener(status)
+        if inserted:
+            for listener in self.listeners:
+                await listener(inserted)
+        return status
+
+    def _status(
+        self,
+        status_id: str,
+        batch: Batch,
+        poster: Principal,
+        requested: str,
+        accepted: list[Candidate],
+        results: list[InsertResult],
+    ) -> Status:
         successes: list[StatusSuccess] = []
         failures: list[StatusFailure] = []
         by_candidate = dict(zip(map(id, accepted), results, strict=True))
@@ -466,9 +531,8 @@ class PublishService:
                     id=c.stix_id, version=version or result.version,
                     message="stored already" if result.outcome is InsertOutcome.DUPLICATE else None,
                 ))
-        inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
-        status = Status(
-            id=str(uuid.uuid4()),
+        return Status(
+            id=status_id,
             member=poster.member or "",
             status="complete",
             request_timestamp=requested,
@@ -478,13 +542,6 @@ class PublishService:
             failure_count=len(failures),
             failures=tuple(failures),
         )
-        await self.store.statuses.save_status(status)
-        for status_listener in self.status_listeners:
-            await status_listener(status)
-        if inserted:
-            for listener in self.listeners:
-                await listener(inserted)
-        return status
 
     def _new(self, c: Candidate, poster: Principal) -> NewObject:
         value = c.value

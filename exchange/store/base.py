@@ -7,7 +7,7 @@ Policy is applied inside ``read_objects`` through ``exchange.store.query``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from exchange.errors import InvalidInput
@@ -83,8 +83,16 @@ class ObjectRepository(Protocol):
     """Object versions: the one read query (policy applied in it), insert, withdrawal."""
 
     # --- objects
-    async def insert_objects(self, objects: Sequence[NewObject]) -> list[InsertResult]:
-        """Store objects in one durable transaction, in order, each with a distinct date_added."""
+    async def insert_objects(
+        self,
+        objects: Sequence[NewObject],
+        status: Callable[[list[InsertResult]], Status] | None = None,
+    ) -> list[InsertResult]:
+        """Store objects in one durable transaction, in order, each with a distinct date_added.
+
+        With ``status``, the status resource it builds from the results is saved in that same
+        transaction: objects and status commit together, or (when anything fails, ``status``
+        raising included) neither does."""
 
     async def read_objects(self, reader: Principal, query: ReadQuery, with_body: bool = True) -> Page:
         """One page of what ``reader`` may read, in date_added order, policy applied in the query."""

@@ -5,7 +5,7 @@ The ``objects`` repository: each method a transaction of its own over ``SqlStore
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -18,12 +18,14 @@ from exchange.models import (
     Page,
     Principal,
     ReadQuery,
+    Status,
     Tlp,
 )
 from exchange.policy import ObjectFacts
 from exchange.store import translog
 from exchange.store.query import CompiledPolicy, build_read
 from exchange.store.rows import chunks, refresh_heads, stored_from_row
+from exchange.store.statuses import insert_status
 from exchange.timeutil import format_ts, now, parse_ts
 
 if TYPE_CHECKING:
@@ -39,9 +41,13 @@ class SqlObjects:
 
     # --- objects ------------------------------------------------------------------------------
 
-    async def insert_objects(self, objects: Sequence[NewObject]) -> list[InsertResult]:
+    async def insert_objects(
+        self,
+        objects: Sequence[NewObject],
+        status: Callable[[list[InsertResult]], Status] | None = None,
+    ) -> list[InsertResult]:
         results: list[InsertResult] = []
-        if not objects:
+        if not objects and status is None:
             return results
         # Leaf hashes (JCS + SHA-256) are computed before the write lock is taken.
         leaves = [object_leaf_hash(o.body) for o in objects]
@@ -151,6 +157,10 @@ class SqlObjects:
             await refresh_heads(
                 tx, [r.stix_id for r in results if r.outcome is InsertOutcome.INSERTED]
             )
+            if status is not None:
+                # The post's status resource in the same transaction: both commit, or (when
+                # anything fails, ``status`` raising included) neither does.
+                await insert_status(tx, status(list(results)))
         return results
 
     async def read_objects(

@@ -12,6 +12,7 @@ from exchange.models import (
     Status,
     StoredObject,
 )
+from exchange.store.rows import Tx
 
 if TYPE_CHECKING:
     from exchange.store.sql import SqlStore
@@ -27,10 +28,7 @@ class SqlStatuses:
 
     async def save_status(self, status: Status) -> None:
         async with self.db.transaction(write=True) as tx:
-            await tx.execute(
-                "INSERT INTO statuses (id, member, created, body) VALUES (?, ?, ?, ?)",
-                (status.id, status.member, status.request_timestamp, status.model_dump_json()),
-            )
+            await insert_status(tx, status)
 
     async def get_status(self, status_id: str) -> Status | None:
         async with self.db.transaction() as tx:
@@ -63,3 +61,12 @@ class SqlStatuses:
                 (stix_id,),
             )
         return [Delivery(member=r[0], stix_id=r[1], version=r[2], delivered=r[3]) for r in rows]
+
+
+async def insert_status(tx: Tx, status: Status) -> None:
+    """Save a status resource in the caller's transaction (``SqlObjects.insert_objects``
+    saves the status of a post with its objects)."""
+    await tx.execute(
+        "INSERT INTO statuses (id, member, created, body) VALUES (?, ?, ?, ?)",
+        (status.id, status.member, status.request_timestamp, status.model_dump_json()),
+    )

@@ -10,16 +10,21 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from exchange.errors import InvalidInput, Unprocessable
-from exchange.strictjson import DECODER
+from exchange.errors import InvalidInput, RefusalCode, Unprocessable
+from exchange.strictjson import MAX_DEPTH, nesting_depth, raw_decode, value_extent
 
 _WS = " \t\n\r"
+MAX_OBJECT_DEPTH = 100
+"""An object nesting deeper is refused (``too-deep``) without being parsed: STIX needs a few
+levels, and deep values would exhaust the recursion of the validator and of pickling."""
 
 
 @dataclass(frozen=True)
 class RawObject:
     text: str
     value: Any
+    # Why the object is refused before anything looks at it (then ``value`` is None).
+    problem: tuple[RefusalCode, str] | None = None
 
 
 def _skip_ws(text: str, i: int) -> int:
@@ -30,7 +35,7 @@ def _skip_ws(text: str, i: int) -> int:
 
 def _decode(text: str, i: int) -> tuple[Any, int]:
     try:
-        return DECODER.raw_decode(text, i)
+        return raw_decode(text, i)
     except ValueError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
 
@@ -41,11 +46,14 @@ def split_envelope(body: bytes) -> list[RawObject]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput("the body is not UTF-8") from exc
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise InvalidInput(f"the body nests arrays and objects more than {MAX_DEPTH} deep")
     i = _skip_ws(text, 0)
     if i >= len(text) or text[i] != "{":
         try:
             json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
         raise Unprocessable("the body must be a TAXII envelope: a JSON object with 'objects'")
     i = _skip_ws(text, i + 1)
@@ -67,7 +75,8 @@ def split_envelope(body: bytes) -> list[RawObject]:
             raise InvalidInput("the body is not valid JSON: expected ':'")
         i = _skip_ws(text, i + 1)
         if key == "objects":
-            found, i = _split_array(text, i)
+            # Only a body nesting deeper than MAX_OBJECT_DEPTH can hold a too-deep object.
+            found, i = _split_array(text, i, measure=depth > MAX_OBJECT_DEPTH + 2)
         else:
             _, i = _decode(text, i)
         i = _skip_ws(text, i)
@@ -87,14 +96,15 @@ def split_envelope(body: bytes) -> list[RawObject]:
 
 
 def split_array(text: str) -> list[RawObject]:
-    """The items of a JSON array document, each with its exact text."""
-    found, i = _split_array(text, _skip_ws(text, 0))
+    """The items of a JSON array document, each with its exact text (the exchange's own
+    files: no depth limit is measured)."""
+    found, i = _split_array(text, _skip_ws(text, 0), measure=False)
     if _skip_ws(text, i) != len(text):
         raise InvalidInput("trailing data after the JSON array")
     return found
 
 
-def _split_array(text: str, i: int) -> tuple[list[RawObject], int]:
+def _split_array(text: str, i: int, measure: bool) -> tuple[list[RawObject], int]:
     if i >= len(text) or text[i] != "[":
         raise InvalidInput("'objects' must be a list")
     i = _skip_ws(text, i + 1)
@@ -104,8 +114,17 @@ def _split_array(text: str, i: int) -> tuple[list[RawObject], int]:
     while True:
         i = _skip_ws(text, i)
         start = i
-        value, i = _decode(text, i)
-        out.append(RawObject(text=text[start:i], value=value))
+        extent = value_extent(text, i) if measure and text[i : i + 1] in ("{", "[") else None
+        if extent is not None and extent[1] > MAX_OBJECT_DEPTH:
+            i = extent[0]
+            out.append(RawObject(
+                text=text[start:i], value=None,
+                problem=(RefusalCode.TOO_DEEP,
+                         f"the object nests arrays and objects more than {MAX_OBJECT_DEPTH} deep"),
+            ))
+        else:
+            value, i = _decode(text, i)
+            out.append(RawObject(text=text[start:i], value=value))
         i = _skip_ws(text, i)
         if i < len(text) and text[i] == ",":
             i += 1

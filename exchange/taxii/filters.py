@@ -11,6 +11,7 @@ from exchange.timeutil import normalise_ts
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*--[0-9a-fA-F-]{36}$")
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_DIGITS = re.compile(r"[0-9]{1,18}")
 KNOWN = {"added_after", "limit", "next", "match[id]", "match[type]", "match[version]",
          "match[spec_version]"}
 
@@ -58,10 +59,11 @@ def parse_limit(params: Mapping[str, Sequence[str]], default: int, maximum: int)
     values = params.get("limit", [])
     if not values:
         return default
-    try:
-        limit = int(values[-1])
-    except ValueError as exc:
-        raise InvalidInput(f"limit {values[-1]!r} is not a whole number") from exc
+    text = values[-1]
+    # ASCII digits only: int() would also read full-width or Arabic-Indic digits.
+    if not _DIGITS.fullmatch(text):
+        raise InvalidInput(f"limit {text!r} is not a whole number (ASCII digits)")
+    limit = int(text)
     if limit < 1:
         raise InvalidInput("limit must be at least 1")
     return min(limit, maximum)

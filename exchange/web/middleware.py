@@ -3,6 +3,7 @@ become TAXII error bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from exchange import errors
 from exchange.taxii.media import TAXII
-from exchange.web.keys import PRINCIPAL, RATE_LIMITS, REQUEST_ID, SERVICES
+from exchange.web.keys import PRINCIPAL, RATE_LIMITS, REQUEST_ID, SERVICES, SETTINGS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("exchange.http")
@@ -24,6 +25,7 @@ STATUS_OF: dict[type[errors.ExchangeError], int] = {
     errors.PermissionDenied: 403,
     errors.NotFound: 404,
     errors.NotAcceptable: 406,
+    errors.RequestTimeout: 408,
     errors.Conflict: 409,
     errors.TooLarge: 413,
     errors.UnsupportedMediaType: 415,
@@ -102,6 +104,8 @@ async def _errors_as_taxii(
         response = taxii_error(status_of(exc), exc.title, exc.message, request_id)
         if isinstance(exc, errors.RateLimited | errors.StoreUnavailable):
             response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, errors.RequestTimeout):
+            response.force_close()  # what is left of the body is never read
         return response
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -134,4 +138,25 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         limits.members.check(principal.member)
     else:
         limits.anonymous.check(request.remote or "unknown")
+    return await handler(request)
+
+
+@web.middleware
+async def read_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read a request's body, when it has one, within ``body_timeout_seconds`` (else 408 and
+    the connection is closed) and ``max_content_length`` (else 413), before any handler."""
+    if request.body_exists:
+        settings = request.app[SETTINGS]
+        limit = settings.max_content_length
+        if request.content_length is not None and request.content_length > limit:
+            raise errors.TooLarge(f"the request body exceeds max_content_length ({limit} bytes)")
+        try:
+            async with asyncio.timeout(settings.body_timeout_seconds):
+                await request.read()  # kept: the handler's read() returns it
+        except TimeoutError:
+            log.warning("request body too slow", path=request.path,
+                        seconds=settings.body_timeout_seconds)
+            raise errors.RequestTimeout(
+                f"the request body did not arrive within {settings.body_timeout_seconds:g} s"
+            ) from None
     return await handler(request)

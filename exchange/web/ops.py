@@ -1,14 +1,17 @@
 """Operations endpoints: ``/healthz`` (the process answers), ``/readyz`` (the database answers
-and its schema is current) and ``/metrics`` (Prometheus), none of them authenticated; and the
+and its schema is current), neither authenticated, and ``/metrics`` (Prometheus); and the
 middleware that counts and times every request.
 
-Keep ``/metrics`` off the public internet: the nginx configuration in ``deploy/`` only lets
-local addresses reach these paths.
+``/metrics`` is for the operators only: it answers on the separate metrics address
+(``metrics_host``/``metrics_port``) when one is configured, and on the API port only with
+``Authorization: Bearer <metrics_token>`` (401 without it); with neither set the API port
+answers 404 for it. Member tokens never open it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -16,9 +19,10 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exchange.errors import ExchangeError
+from exchange.config import Settings
+from exchange.errors import ExchangeError, NotAuthenticated, NotFound
 from exchange.services.metrics import CONTENT_TYPE, UNMATCHED_ROUTE, Metrics
-from exchange.web.keys import SERVICES
+from exchange.web.keys import SERVICES, SETTINGS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 METRICS = web.AppKey("metrics", Metrics)
@@ -116,9 +120,52 @@ def _not_ready(reason: str) -> web.Response:
     return _json(503, {"status": "unavailable", "reason": reason})
 
 
-@routes.get("/metrics")
+METRICS_PATH = "/metrics"
+
+
+def _on_metrics_port(request: web.Request, settings: Settings) -> bool:
+    if settings.metrics_port is None or request.transport is None:
+        return False
+    sockname = request.transport.get_extra_info("sockname")
+    return (
+        isinstance(sockname, tuple)
+        and len(sockname) >= 2
+        and (int(sockname[1]) == settings.metrics_port)
+    )
+
+
+def _operator_token(request: web.Request, settings: Settings) -> bool:
+    if settings.metrics_token is None:
+        return False
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    want = settings.metrics_token.get_secret_value().encode("utf-8")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8", "replace"), want
+    )
+
+
+@web.middleware
+async def metrics_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``/metrics`` for operators only (see the module's note), answered before members are
+    authenticated: the operator token is not a member token. Every other path, on the metrics
+    port too, goes on; the metrics port serves nothing but ``/metrics`` and the health checks."""
+    settings = request.app[SETTINGS]
+    on_metrics_port = _on_metrics_port(request, settings)
+    if request.path == METRICS_PATH:
+        if on_metrics_port or _operator_token(request, settings):
+            return await metrics(request)  # not through member authentication
+        if settings.metrics_token is not None:
+            raise NotAuthenticated("/metrics needs the operator token")
+        raise NotFound("no such path")
+    if on_metrics_port and request.path not in ("/healthz", "/readyz"):
+        raise NotFound("the metrics address serves /metrics, /healthz and /readyz only")
+    return await handler(request)
+
+
+@routes.get(METRICS_PATH)
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format; the store gauges are counted now."""
+    """Prometheus text format; the store gauges are counted now (reached only through
+    ``metrics_gate``)."""
     metrics_ = request.app[METRICS]
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):

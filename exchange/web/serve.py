@@ -27,6 +27,7 @@ from exchange.errors import InvalidInput
 from exchange.logs import configure_logging
 from exchange.services.metrics import MULTIPROC_ENV, mark_process_dead, multiprocess_dir
 from exchange.store.base import open_store
+from exchange.web.guard import start_sites
 
 
 def _check_processes(settings: Settings) -> int:
@@ -43,15 +44,20 @@ def _run_worker(settings: Settings, reuse_port: bool) -> None:
     # values under PROMETHEUS_MULTIPROC_DIR and /metrics on any worker adds them all up.
     registry = None if multiprocess_dir() else prometheus_client.REGISTRY
     app = create_app(settings, check_processes=_check_processes(settings), registry=registry)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        access_log=None,
-        print=None,
-        handle_signals=True,
-    )
+    asyncio.run(_serve_app(app, settings, reuse_port))
+
+
+async def _serve_app(app: web.Application, settings: Settings, reuse_port: bool) -> None:
+    """Serve until SIGTERM or SIGINT, with the connection limits (exchange.web.guard)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner, _sites = await start_sites(app, settings, reuse_port=reuse_port)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 async def _migrate(settings: Settings) -> None:
@@ -87,6 +93,10 @@ def serve(settings: Settings) -> int:
         f"exchange: serving http://{settings.host}:{settings.port}/taxii2/ "
         f"with {settings.workers} worker(s), database {settings.db}\n"
     )
+    if settings.metrics_port is not None:
+        sys.stderr.write(
+            f"exchange: metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics\n"
+        )
     if settings.workers == 1:
         _run_worker(settings, reuse_port=False)
         return 0

@@ -44,10 +44,19 @@ def _params(request: web.Request) -> Mapping[str, Sequence[str]]:
 
 
 def _base_url(request: web.Request) -> str:
-    public = request.app[SETTINGS].public_url
-    if public:
-        return public.rstrip("/")
-    return f"{request.scheme}://{request.host}"
+    """``public_url`` when configured, else the address the connection came in on: never the
+    request's Host header (which the client chooses, and a proxy or cache may keep)."""
+    settings = request.app[SETTINGS]
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        host, port = str(sockname[0]), int(sockname[1])
+    else:
+        host, port = settings.host, settings.port
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{request.scheme}://{host}:{port}"
 
 
 def _collection(request: web.Request) -> Collection:

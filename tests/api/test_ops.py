@@ -19,13 +19,14 @@ from exchange.services.metrics import refusal_reason
 from exchange.web.keys import SERVICES
 from exchange.web.ops import METRICS
 from tests.api.conftest import get, post_objects
-from tests.conftest import LiveServer, free_port, indicator
+from tests.conftest import METRICS_TOKEN, LiveServer, free_port, indicator
 
 Samples = list[tuple[str, dict[str, str], float]]
 
 
-def scrape(base_url: str) -> Samples:
-    response = requests.get(base_url + "/metrics", timeout=30)
+def scrape(base_url: str, token: str | None = METRICS_TOKEN) -> Samples:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = requests.get(base_url + "/metrics", headers=headers, timeout=30)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     return [
@@ -191,6 +192,7 @@ def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
         **os.environ,
         "TMPDIR": str(tmp_path),  # the metrics folder `exchange serve` makes goes here
         "EXCHANGE_LOG_LEVEL": "warning",
+        "EXCHANGE_METRICS_TOKEN": METRICS_TOKEN,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("EXCHANGE_CONFIG", None)
