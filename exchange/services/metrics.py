@@ -97,6 +97,13 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=r,
         )
+        # Every worker counts its own start, so each one is in the metrics from its first
+        # moment (before it has answered anything) and /metrics shows how many started.
+        self.worker_starts = Counter(
+            "exchange_worker_starts",
+            "Worker processes started",
+            registry=r,
+        )
         self.store_objects = Gauge(
             "exchange_store_objects",
             "Stored object versions (live or withdrawn), at scrape",

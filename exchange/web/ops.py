@@ -43,6 +43,7 @@ def setup(app: web.Application, registry: CollectorRegistry | None = None) -> No
 
 async def _publish_hooks(app: web.Application) -> AsyncIterator[None]:
     metrics, publish = app[METRICS], app[SERVICES].publish
+    metrics.worker_starts.inc()
     publish.listeners.append(metrics.objects_inserted)
     publish.status_listeners.append(metrics.status_recorded)
     yield

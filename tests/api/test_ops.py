@@ -203,8 +203,12 @@ def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
     )
     try:
         wait_healthy(url, process)
-        # Wait until both workers answer (each has a readiness of its own), then make requests
-        # on fresh connections, which the kernel spreads over the workers.
+        # Wait until both workers have started (each counts its start in the shared metrics,
+        # whichever worker answers the scrape); then make requests on fresh connections.
+        deadline = time.monotonic() + 60
+        while total(scrape(url), "exchange_worker_starts_total") < 2:
+            assert time.monotonic() < deadline, "the second worker did not start"
+            time.sleep(0.2)
         made = 0
         for _ in range(40):
             assert requests.get(url + "/readyz", timeout=10).status_code == 200
@@ -220,7 +224,9 @@ def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
                          route="/readyz") >= made
         assert total(samples, "exchange_stream_subscribers") == 0
         assert total(samples, "exchange_store_objects", state="live") >= 1
-        # Both workers wrote metric files into the folder `exchange serve` made.
+        # Both workers started and wrote metric files into the folder `exchange serve` made,
+        # whichever of them the kernel gave the connections to (each counts its own start).
+        assert total(samples, "exchange_worker_starts_total") == 2
         folders = list(tmp_path.glob("exchange-metrics-*"))
         assert len(folders) == 1
         pids = {p.name.rsplit("_", 1)[-1].split(".")[0] for p in folders[0].glob("counter_*.db")}
