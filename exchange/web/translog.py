@@ -94,7 +94,8 @@ async def consistency(request: web.Request) -> web.Response:
 @routes.post(LOG + "cosignatures/")
 async def cosign(request: web.Request) -> web.Response:
     _member_only(request)
-    raw = await request.content.read(MAX_COSIGNATURE_BODY + 1)
+    # The body was read already, under the body timeout (middleware ``read_body``).
+    raw = await request.read()
     if len(raw) > MAX_COSIGNATURE_BODY:
         raise InvalidInput("a cosignature is a small JSON object")
     try:
