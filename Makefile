@@ -30,7 +30,7 @@ run: install
 
 lint: install-test
 	$(BIN)/ruff check exchange tests bench
-	$(BIN)/ruff format --check exchange
+	$(BIN)/ruff format --check exchange tests bench
 
 typecheck: install-test
 	$(BIN)/mypy
@@ -40,6 +40,7 @@ unit: install-test
 
 test: install-test
 	$(BIN)/ruff check exchange tests bench
+	$(BIN)/ruff format --check exchange tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 

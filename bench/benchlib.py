@@ -226,8 +226,9 @@ async def _pg(admin_url: str, statement: str) -> None:
 
 
 @contextlib.contextmanager
-def fresh_database(db: str | None, workdir: Path, keep: bool = False,
-                   pg_settings: dict[str, str] | None = None) -> Iterator[Database]:
+def fresh_database(
+    db: str | None, workdir: Path, keep: bool = False, pg_settings: dict[str, str] | None = None
+) -> Iterator[Database]:
     """A new, empty database: a SQLite file in ``workdir``, or ``bench_<random>`` created on
     the PostgreSQL server of ``db`` (and dropped afterwards, unless ``keep``)."""
     if not db or db.startswith("sqlite"):
@@ -281,8 +282,15 @@ def server_env() -> dict[str, str]:
 def admin(db_url: str, *args: str, timeout: float = 60.0) -> dict[str, Any]:
     """Run ``exchange admin ARGS --json`` and return its JSON object."""
     cmd = [*exchange_cmd(), "admin", *args, "--db", db_url, "--json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=server_env(), cwd=NEUTRAL_CWD, check=False)
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=server_env(),
+        cwd=NEUTRAL_CWD,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"bench: {' '.join(args)} failed: {done.stderr.strip()}")
     value = json.loads(done.stdout)
@@ -313,14 +321,41 @@ class BenchMember:
         )
 
 
-def add_member(db_url: str, name: str, kind: str, sector: str, economy: str, workdir: Path,
-               *, tokens: int = 1, key: bool = False) -> tuple[BenchMember, list[str]]:
-    data = admin(db_url, "member", "add", "--name", name, "--kind", kind, "--sector", sector,
-                 "--economy", economy)
-    member = BenchMember(id=data["id"], identity=data["identity"], name=name, kind=kind,
-                         sector=sector, economy=economy)
-    issued = [admin(db_url, "token", "issue", member.id, "--ttl", "1d")["token"]
-              for _ in range(tokens)]
+def add_member(
+    db_url: str,
+    name: str,
+    kind: str,
+    sector: str,
+    economy: str,
+    workdir: Path,
+    *,
+    tokens: int = 1,
+    key: bool = False,
+) -> tuple[BenchMember, list[str]]:
+    data = admin(
+        db_url,
+        "member",
+        "add",
+        "--name",
+        name,
+        "--kind",
+        kind,
+        "--sector",
+        sector,
+        "--economy",
+        economy,
+    )
+    member = BenchMember(
+        id=data["id"],
+        identity=data["identity"],
+        name=name,
+        kind=kind,
+        sector=sector,
+        economy=economy,
+    )
+    issued = [
+        admin(db_url, "token", "issue", member.id, "--ttl", "1d")["token"] for _ in range(tokens)
+    ]
     member.token = issued[0]
     if key:
         pem = workdir / f"{name}.pem"
@@ -342,7 +377,9 @@ def add_group(db_url: str, name: str, members: Sequence[BenchMember]) -> None:
 class Server:
     """``exchange serve`` on a free loopback port, in its own session, stopped on exit."""
 
-    def __init__(self, db_url: str, workers: int, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, db_url: str, workers: int, workdir: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.db_url = db_url
         self.workers = workers
         self.port = free_port()
@@ -355,11 +392,27 @@ class Server:
     def start(self, timeout: float = 90.0) -> None:
         env = server_env()
         env.update(self.extra_env)
-        cmd = [*exchange_cmd(), "--db", self.db_url, "serve", "--host", LOOPBACK,
-               "--port", str(self.port), "--workers", str(self.workers)]
+        cmd = [
+            *exchange_cmd(),
+            "--db",
+            self.db_url,
+            "serve",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
         with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                         cwd=NEUTRAL_CWD, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=NEUTRAL_CWD,
+                start_new_session=True,
+            )
         asyncio.run(self._wait_ready(timeout))
 
     async def _wait_ready(self, timeout: float) -> None:
@@ -368,11 +421,16 @@ class Server:
             while time.monotonic() < deadline:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
-                    raise SystemExit(f"bench: the server exited early; see {self.log_path}:\n"
-                                     + self.log_path.read_text()[-2000:])
+                    raise SystemExit(
+                        f"bench: the server exited early; see {self.log_path}:\n"
+                        + self.log_path.read_text()[-2000:]
+                    )
                 with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
-                    async with session.get(self.base + "/taxii2/", headers={"Accept": TAXII},
-                                           timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    async with session.get(
+                        self.base + "/taxii2/",
+                        headers={"Accept": TAXII},
+                        timeout=aiohttp.ClientTimeout(total=2),
+                    ) as r:
                         if r.status == 200:
                             # With several workers, give every worker time to bind and open.
                             await asyncio.sleep(1.0 if self.workers > 1 else 0.2)
@@ -417,11 +475,20 @@ def workdir(keep: bool = False) -> Iterator[Path]:
 # --- STIX objects ------------------------------------------------------------------------------
 
 
-def indicator(author: str, tlp: str, extra_markings: Sequence[str] = (), *, n: int = 0,
-              description: str | None = None, when: str | None = None) -> dict[str, Any]:
+def indicator(
+    author: str,
+    tlp: str,
+    extra_markings: Sequence[str] = (),
+    *,
+    n: int = 0,
+    description: str | None = None,
+    when: str | None = None,
+) -> dict[str, Any]:
     now = when or stamp()
     rng = random.Random(n)
-    ip = f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    ip = (
+        f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    )
     return {
         "type": "indicator",
         "spec_version": "2.1",
@@ -440,7 +507,9 @@ def indicator(author: str, tlp: str, extra_markings: Sequence[str] = (), *, n: i
     }
 
 
-def audience_marking(author: str, entries: Sequence[str], when: str | None = None) -> dict[str, Any]:
+def audience_marking(
+    author: str, entries: Sequence[str], when: str | None = None
+) -> dict[str, Any]:
     return {
         "type": "marking-definition",
         "spec_version": "2.1",
@@ -448,8 +517,9 @@ def audience_marking(author: str, entries: Sequence[str], when: str | None = Non
         "created": when or stamp(),
         "created_by_ref": author,
         "name": "audience",
-        "extensions": {AUDIENCE_EXT: {"extension_type": "property-extension",
-                                      "audience": list(entries)}},
+        "extensions": {
+            AUDIENCE_EXT: {"extension_type": "property-extension", "audience": list(entries)}
+        },
     }
 
 

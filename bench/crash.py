@@ -35,8 +35,21 @@ from tests.store.test_notify_pg import fresh_pg_schema
 
 class Member:
     def __init__(self, db: str, folder: Path, n: int) -> None:
-        m = cli_json("admin", "member", "add", "--db", db, "--name", f"crash-{n}",
-                     "--kind", "government", "--sector", "government", "--economy", "DE")
+        m = cli_json(
+            "admin",
+            "member",
+            "add",
+            "--db",
+            db,
+            "--name",
+            f"crash-{n}",
+            "--kind",
+            "government",
+            "--sector",
+            "government",
+            "--economy",
+            "DE",
+        )
         self.identity = m["identity"]
         self.token = cli_json("admin", "token", "issue", m["id"], "--db", db)["token"]
         pem = folder / f"crash-{n}.pem"
@@ -56,7 +69,9 @@ def main() -> int:
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         if args.store == "postgres":
-            os.environ.setdefault("EXCHANGE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+            os.environ.setdefault(
+                "EXCHANGE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+            )
             db = stack.enter_context(fresh_pg_schema())
         else:
             db = f"sqlite:///{folder / 'exchange.db'}"
@@ -76,8 +91,10 @@ def main() -> int:
             acknowledged.update(posters.acknowledged)
             check = cli_json("admin", "check", "--db", db)
             problems += len(check["problems"])
-            print(f"kill {kill + 1}: acknowledged {len(acknowledged)}, problems {problems}",
-                  flush=True)
+            print(
+                f"kill {kill + 1}: acknowledged {len(acknowledged)}, problems {problems}",
+                flush=True,
+            )
         with serve(db, port):
             stored = served(port, members[0].token)
         keys = {m.identity: m.key.public for m in members}
@@ -86,8 +103,10 @@ def main() -> int:
             if stix_id in stored:
                 assert stored[stix_id] == obj, f"{stix_id}: other bytes served"
                 verify_object_signature(stored[stix_id], keys[obj["created_by_ref"]])
-        print(f"kills {args.kills}, acknowledged {len(acknowledged)}, lost {len(lost)}, "
-              f"check problems {problems}")
+        print(
+            f"kills {args.kills}, acknowledged {len(acknowledged)}, lost {len(lost)}, "
+            f"check problems {problems}"
+        )
         return 0 if not lost and not problems else 1
 
 

@@ -77,14 +77,19 @@ def main() -> int:
     print(f"{total} stored objects; limit {args.limit}, median of {args.repeat} runs")
     for name, reader in readers:
         collection = "public" if reader is ANONYMOUS else "bulletins"
-        sql = build_read(reader, ReadQuery(collection=collection, after_seq=args.after,
-                                           limit=args.limit), with_body=True)
+        sql = build_read(
+            reader,
+            ReadQuery(collection=collection, after_seq=args.after, limit=args.limit),
+            with_body=True,
+        )
         if args.sql:
             print(sql.text, sql.params)
         median, rows = run(conn, sql.text, sql.params, args.repeat)
         seen = scanned(conn, sql.text, sql.params)
-        print(f"{name:22} {median * 1000:8.2f} ms  {rows:5d} rows  {seen:6d} scanned  "
-              f"{median * 1e6 / max(seen, 1):7.1f} us/scanned row  tokens={sorted(reader.matches)}")
+        print(
+            f"{name:22} {median * 1000:8.2f} ms  {rows:5d} rows  {seen:6d} scanned  "
+            f"{median * 1e6 / max(seen, 1):7.1f} us/scanned row  tokens={sorted(reader.matches)}"
+        )
         if args.plan:
             for row in conn.execute("EXPLAIN QUERY PLAN " + sql.text, sql.params):
                 print("   ", row)

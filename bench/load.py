@@ -75,8 +75,9 @@ AUDIENCE_MARKINGS = 40
 def setup_members(db_url: str, wd: Path, posters: int) -> dict[str, Any]:
     """A publishing CERT, four other members and two sharing groups."""
     started = time.monotonic()
-    cert, poster_tokens = add_member(db_url, "CERT-A", "government", "government", "DE", wd,
-                                     tokens=posters, key=True)
+    cert, poster_tokens = add_member(
+        db_url, "CERT-A", "government", "government", "DE", wd, tokens=posters, key=True
+    )
     bank, _ = add_member(db_url, "Bank-B", "private", "financial-services", "FR", wd)
     energy, _ = add_member(db_url, "Energy-C", "private", "energy", "NL", wd)
     agency, _ = add_member(db_url, "Agency-D", "government", "defence", "DE", wd)
@@ -84,17 +85,33 @@ def setup_members(db_url: str, wd: Path, posters: int) -> dict[str, Any]:
     add_group(db_url, "fin-isac", [bank, cert])
     add_group(db_url, "energy-isac", [energy, agency])
     log(f"set-up through the admin CLI in {time.monotonic() - started:.1f}s")
-    return {"publisher": cert, "poster_tokens": poster_tokens, "bank": bank, "energy": energy,
-            "agency": agency, "filtered": telco, "members": [cert, bank, energy, agency, telco]}
+    return {
+        "publisher": cert,
+        "poster_tokens": poster_tokens,
+        "bank": bank,
+        "energy": energy,
+        "agency": agency,
+        "filtered": telco,
+        "members": [cert, bank, energy, agency, telco],
+    }
 
 
 def audience_pool(m: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Entries an AMBER audience draws from, and member-only audiences for RED."""
     entries = [
-        "group:fin-isac", "group:energy-isac",
-        "sector:financial-services", "sector:energy", "sector:defence", "sector:telecom",
-        "economy:DE", "economy:FR", "economy:NL", "economy:IT", "kind:government",
-        f"member:{m['bank'].identity}", f"member:{m['energy'].identity}",
+        "group:fin-isac",
+        "group:energy-isac",
+        "sector:financial-services",
+        "sector:energy",
+        "sector:defence",
+        "sector:telecom",
+        "economy:DE",
+        "economy:FR",
+        "economy:NL",
+        "economy:IT",
+        "kind:government",
+        f"member:{m['bank'].identity}",
+        f"member:{m['energy'].identity}",
         f"member:{m['agency'].identity}",
     ]
     red = [
@@ -106,8 +123,9 @@ def audience_pool(m: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return entries, red
 
 
-def make_objects(count: int, m: dict[str, Any], audiences: bool, seed: int
-                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+def make_objects(
+    count: int, m: dict[str, Any], audiences: bool, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
     """(audience markings, indicators, how many of the indicators each reader may read)."""
     rng = random.Random(seed)
     author = m["publisher"].identity
@@ -160,8 +178,9 @@ def presign(pem: bytes, objects: list[dict[str, Any]], chunk: int = 2000) -> lis
 # --- measurements ------------------------------------------------------------------------------
 
 
-async def post_envelope(session: aiohttp.ClientSession, url: str, token: str, body: bytes
-                        ) -> dict[str, Any]:
+async def post_envelope(
+    session: aiohttp.ClientSession, url: str, token: str, body: bytes
+) -> dict[str, Any]:
     async with session.post(url, data=body, headers=headers(token, post=True)) as r:
         text = await r.read()
         if r.status != 202:
@@ -171,9 +190,16 @@ async def post_envelope(session: aiohttp.ClientSession, url: str, token: str, bo
         return value
 
 
-async def ingest(api: str, coll: str, tokens: list[str], markings: list[bytes],
-                 encoded: list[bytes], batch: int, posters: int, deadline: float
-                 ) -> dict[str, Any]:
+async def ingest(
+    api: str,
+    coll: str,
+    tokens: list[str],
+    markings: list[bytes],
+    encoded: list[bytes],
+    batch: int,
+    posters: int,
+    deadline: float,
+) -> dict[str, Any]:
     url = f"{api}collections/{coll}/objects/"
     timeout = aiohttp.ClientTimeout(total=600)
     stored = failed = 0
@@ -220,8 +246,9 @@ async def ingest(api: str, coll: str, tokens: list[str], markings: list[bytes],
     }
 
 
-async def walk(api: str, coll: str, token: str | None, limit: int, max_pages: int,
-               deadline: float) -> dict[str, Any]:
+async def walk(
+    api: str, coll: str, token: str | None, limit: int, max_pages: int, deadline: float
+) -> dict[str, Any]:
     url = f"{api}collections/{coll}/objects/"
     count = pages = 0
     page_times: list[float] = []
@@ -255,15 +282,17 @@ async def walk(api: str, coll: str, token: str | None, limit: int, max_pages: in
     }
 
 
-async def first_pages(api: str, coll: str, token: str | None, readers: int, requests: int,
-                      deadline: float) -> dict[str, Any]:
+async def first_pages(
+    api: str, coll: str, token: str | None, readers: int, requests: int, deadline: float
+) -> dict[str, Any]:
     url = f"{api}collections/{coll}/objects/"
     latencies: list[float] = []
     errors = 0
     remaining = requests
     connector = aiohttp.TCPConnector(limit=readers)
-    async with aiohttp.ClientSession(connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=120)) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=120)
+    ) as session:
         async with session.get(url, params={"limit": "100"}, headers=headers(token)) as r:
             await r.read()  # warm-up: one request outside the figures
 
@@ -293,8 +322,14 @@ async def first_pages(api: str, coll: str, token: str | None, readers: int, requ
 # --- the run -----------------------------------------------------------------------------------
 
 
-async def measure(server: Server, m: dict[str, Any], markings: list[bytes], encoded: list[bytes],
-                  args: argparse.Namespace, deadline: float) -> dict[str, Any]:
+async def measure(
+    server: Server,
+    m: dict[str, Any],
+    markings: list[bytes],
+    encoded: list[bytes],
+    args: argparse.Namespace,
+    deadline: float,
+) -> dict[str, Any]:
     sampler = RssSampler(server.pid)
     idle = sampler.sample()
     sampler.start()
@@ -305,50 +340,78 @@ async def measure(server: Server, m: dict[str, Any], markings: list[bytes], enco
         public = await collection_id(session, server.api, "", "public")
     log(f"ingest: {len(encoded)} objects in envelopes of {args.batch}, {args.posters} posters")
     cpu_before = cpu_seconds(server.pid)
-    result: dict[str, Any] = {"ingest": await ingest(
-        server.api, bulletins, m["poster_tokens"], markings, encoded, args.batch, args.posters,
-        deadline)}
+    result: dict[str, Any] = {
+        "ingest": await ingest(
+            server.api,
+            bulletins,
+            m["poster_tokens"],
+            markings,
+            encoded,
+            args.batch,
+            args.posters,
+            deadline,
+        )
+    }
     # The machine may be shared: server CPU per object does not depend on what else runs.
     cpu = cpu_seconds(server.pid) - cpu_before
     stored = result["ingest"]["stored"]
     result["ingest"]["server_cpu_s"] = round(cpu, 1)
     result["ingest"]["server_cpu_ms_per_object"] = round(cpu * 1000 / stored, 2) if stored else None
     after_ingest = sampler.sample()
-    log(f"ingest: {result['ingest']['objects_per_s']} objects/s "
-        f"({result['ingest']['stored']} stored, {result['ingest']['refused']} refused)")
+    log(
+        f"ingest: {result['ingest']['objects_per_s']} objects/s "
+        f"({result['ingest']['stored']} stored, {result['ingest']['refused']} refused)"
+    )
     max_pages = len(encoded) // 1000 + 20
     result["walk"] = {}
-    for name, who, coll in (("unfiltered", publisher.token, bulletins),
-                            ("filtered", filtered.token, bulletins)):
+    for name, who, coll in (
+        ("unfiltered", publisher.token, bulletins),
+        ("filtered", filtered.token, bulletins),
+    ):
         log(f"walk: {name}")
         result["walk"][name] = await walk(server.api, coll, who, 1000, max_pages, deadline)
-        log(f"walk {name}: {result['walk'][name]['objects_per_s']} objects/s "
-            f"({result['walk'][name]['objects']} objects)")
+        log(
+            f"walk {name}: {result['walk'][name]['objects_per_s']} objects/s "
+            f"({result['walk'][name]['objects']} objects)"
+        )
     result["first_page"] = {}
-    for name, who, coll in (("unfiltered", publisher.token, bulletins),
-                            ("filtered", filtered.token, bulletins),
-                            ("public", None, public)):
+    for name, who, coll in (
+        ("unfiltered", publisher.token, bulletins),
+        ("filtered", filtered.token, bulletins),
+        ("public", None, public),
+    ):
         log(f"first page: {name}, {args.readers} readers, {args.requests} requests")
-        result["first_page"][name] = await first_pages(server.api, coll, who, args.readers,
-                                                       args.requests, deadline)
+        result["first_page"][name] = await first_pages(
+            server.api, coll, who, args.readers, args.requests, deadline
+        )
         fp = result["first_page"][name]
         log(f"first page {name}: p50 {fp['p50_ms']} ms, p99 {fp['p99_ms']} ms")
     await sampler.stop()
-    result["rss_mib"] = {"idle": mib(idle), "after_ingest": mib(after_ingest),
-                         "end": mib(sampler.last), "peak": mib(sampler.peak)}
+    result["rss_mib"] = {
+        "idle": mib(idle),
+        "after_ingest": mib(after_ingest),
+        "end": mib(sampler.last),
+        "peak": mib(sampler.peak),
+    }
     return result
 
 
 def markdown_row(summary: dict[str, Any]) -> str:
     c, r = summary["config"], summary["results"]
     fp, wk = r["first_page"], r["walk"]
-    ratio = (fp["filtered"]["p50_ms"] / fp["unfiltered"]["p50_ms"]
-             if fp["unfiltered"]["p50_ms"] else float("nan"))
+    ratio = (
+        fp["filtered"]["p50_ms"] / fp["unfiltered"]["p50_ms"]
+        if fp["unfiltered"]["p50_ms"]
+        else float("nan")
+    )
     cells = [
-        c["store"], str(c["workers"]), f"{c['objects']:,}",
+        c["store"],
+        str(c["workers"]),
+        f"{c['objects']:,}",
         "yes" if c["audiences"] else "no",
         f"{r['ingest']['objects_per_s']}",
-        f"{wk['unfiltered']['objects_per_s']}", f"{wk['filtered']['objects_per_s']}",
+        f"{wk['unfiltered']['objects_per_s']}",
+        f"{wk['filtered']['objects_per_s']}",
         f"{fp['unfiltered']['p50_ms']} / {fp['unfiltered']['p99_ms']}",
         f"{fp['filtered']['p50_ms']} / {fp['filtered']['p99_ms']} (x{ratio:.1f})",
         f"{fp['public']['p50_ms']} / {fp['public']['p99_ms']}",
@@ -365,29 +428,51 @@ MARKDOWN_HEADER = (
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--objects", type=int, default=10_000, help="indicators to post (default 10000)")
-    p.add_argument("--db", help="postgresql://user@127.0.0.1:5432/db to run on a fresh database "
-                                "created on that server; default: a SQLite file in a temp folder")
+    p.add_argument(
+        "--db",
+        help="postgresql://user@127.0.0.1:5432/db to run on a fresh database "
+        "created on that server; default: a SQLite file in a temp folder",
+    )
     p.add_argument("--workers", type=int, default=1, help="exchange serve --workers (default 1)")
     p.add_argument("--readers", type=int, default=16, help="concurrent first-page readers")
     p.add_argument("--requests", type=int, default=320, help="first-page requests per reader kind")
     p.add_argument("--posters", type=int, default=4, help="concurrent posting clients")
     p.add_argument("--batch", type=int, default=500, help="objects per envelope (default 500)")
-    p.add_argument("--signed", action="store_true",
-                   help="sign every object (the exchange refuses unsigned ones in bulletins, so "
-                        "objects are always signed; the flag is kept for the documented command)")
-    p.add_argument("--audiences", action="store_true",
-                   help="mostly AMBER objects with audience markings, so the sharing filter matters")
-    p.add_argument("--pg-jit", choices=["default", "on", "off"], default="default",
-                   help="PostgreSQL only: ALTER DATABASE … SET jit on the fresh database "
-                        "(default: leave the server's setting)")
+    p.add_argument(
+        "--signed",
+        action="store_true",
+        help="sign every object (the exchange refuses unsigned ones in bulletins, so "
+        "objects are always signed; the flag is kept for the documented command)",
+    )
+    p.add_argument(
+        "--audiences",
+        action="store_true",
+        help="mostly AMBER objects with audience markings, so the sharing filter matters",
+    )
+    p.add_argument(
+        "--pg-jit",
+        choices=["default", "on", "off"],
+        default="default",
+        help="PostgreSQL only: ALTER DATABASE … SET jit on the fresh database "
+        "(default: leave the server's setting)",
+    )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--max-seconds", type=float, default=1500.0,
-                   help="stop measuring after this long (default 1500)")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=1500.0,
+        help="stop measuring after this long (default 1500)",
+    )
     p.add_argument("--markdown", help="append the markdown row to this file")
-    p.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, SQLite file) and the PostgreSQL database")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary folder (server log, SQLite file) and the PostgreSQL database",
+    )
     args = p.parse_args(argv)
     if not 1 <= args.objects <= 1_000_000:
         p.error("--objects must be between 1 and 1,000,000")
@@ -417,8 +502,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"signed {len(encoded) + len(markings)} objects in {time.monotonic() - t0:.1f}s")
         server = Server(db.url, args.workers, wd)
         server.start()
-        log(f"exchange serving on {server.base} (pid {server.pid}, {args.workers} worker(s), "
-            f"{db.kind})")
+        log(
+            f"exchange serving on {server.base} (pid {server.pid}, {args.workers} worker(s), "
+            f"{db.kind})"
+        )
         try:
             deadline = time.monotonic() + args.max_seconds
             results = asyncio.run(measure(server, m, markings, encoded, args, deadline))
@@ -426,14 +513,24 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
     summary = {
         "config": {
-            "store": db.kind, "workers": args.workers, "objects": args.objects,
-            "audiences": args.audiences, "signed": True, "readers": args.readers,
-            "requests": args.requests, "posters": args.posters, "batch": args.batch,
-            "audience_markings": len(markings), "pg_jit": args.pg_jit,
+            "store": db.kind,
+            "workers": args.workers,
+            "objects": args.objects,
+            "audiences": args.audiences,
+            "signed": True,
+            "readers": args.readers,
+            "requests": args.requests,
+            "posters": args.posters,
+            "batch": args.batch,
+            "audience_markings": len(markings),
+            "pg_jit": args.pg_jit,
         },
         "machine": {**host, "loadavg_at_end": machine().get("loadavg")},
-        "expected_visible": {"unfiltered": args.objects, "filtered": visible[m["filtered"].name],
-                             "public": visible["public"]},
+        "expected_visible": {
+            "unfiltered": args.objects,
+            "filtered": visible[m["filtered"].name],
+            "public": visible["public"],
+        },
         "results": results,
         "seconds": round(time.monotonic() - started, 1),
     }

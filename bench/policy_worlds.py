@@ -33,8 +33,13 @@ def run(store: str, worlds: int, seed_value: int, deadline: float) -> tuple[int,
     tried = disagreed = 0
 
     @seed(seed_value)
-    @settings(max_examples=worlds, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=worlds,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(plans())
     def world(plan: Plan) -> None:
         nonlocal tried, disagreed
@@ -68,8 +73,7 @@ def main() -> int:
     for store in stores:
         started = time.monotonic()
         tried, disagreed = run(store, args.worlds, args.seed, started + args.max_seconds)
-        print(f"{store}: tried {tried}, disagreed {disagreed} "
-              f"({time.monotonic() - started:.0f} s)")
+        print(f"{store}: tried {tried}, disagreed {disagreed} ({time.monotonic() - started:.0f} s)")
         failed = failed or disagreed > 0
     return 1 if failed else 0
 

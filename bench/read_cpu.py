@@ -58,22 +58,40 @@ async def build(db: str, objects: int) -> tuple[Any, dict[str, Any]]:
     _, pem = await services.keys.generate(pub.id)
     key = SigningKey.from_pem(pem)
     poster = await services.auth.for_member(pub.id, can_write=True)
-    marking = sign_object({
-        "type": "marking-definition", "spec_version": "2.1",
-        "id": f"marking-definition--{uuid.uuid4()}", "created": stamp(),
-        "created_by_ref": pub.identity,
-        "extensions": {AUDIENCE_EXT: {"extension_type": "property-extension",
-                                      "audience": ["sector:energy"]}}}, key)
+    marking = sign_object(
+        {
+            "type": "marking-definition",
+            "spec_version": "2.1",
+            "id": f"marking-definition--{uuid.uuid4()}",
+            "created": stamp(),
+            "created_by_ref": pub.identity,
+            "extensions": {
+                AUDIENCE_EXT: {
+                    "extension_type": "property-extension",
+                    "audience": ["sector:energy"],
+                }
+            },
+        },
+        key,
+    )
     batch: list[dict[str, Any]] = [marking]
     for i in range(objects):
         now = stamp()
         tlp = "amber" if i % 3 == 0 else ("green" if i % 2 else "clear")
         refs = [TLP[tlp]] + ([marking["id"]] if tlp == "amber" else [])
-        obj = {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
-               "created": now, "modified": now, "created_by_ref": pub.identity,
-               "name": f"bench {i}", "pattern_type": "stix", "valid_from": now,
-               "pattern": f"[ipv4-addr:value = '10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}']",
-               "object_marking_refs": refs}
+        obj = {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": f"indicator--{uuid.uuid4()}",
+            "created": now,
+            "modified": now,
+            "created_by_ref": pub.identity,
+            "name": f"bench {i}",
+            "pattern_type": "stix",
+            "valid_from": now,
+            "pattern": f"[ipv4-addr:value = '10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}']",
+            "object_marking_refs": refs,
+        }
         batch.append(sign_object(obj, key))
         if i % 10 == 0:
             batch.append(sign_object(dict(obj, modified=stamp(1), name=f"bench {i} v2"), key))
@@ -111,8 +129,10 @@ async def measure(args: argparse.Namespace, db: str) -> None:
     try:
         cases = [(name, p, find("bulletins")) for name, p in readers.items()]
         cases.append(("anonymous public", ANONYMOUS, find("public")))
-        print(f"exchange from {Path(exchange.__file__).parent.parent}, {args.db}, "
-              f"{args.objects} objects")
+        print(
+            f"exchange from {Path(exchange.__file__).parent.parent}, {args.db}, "
+            f"{args.objects} objects"
+        )
         for name, principal, collection in cases:
             walk_cpu, walk_wall, first_cpu, first_wall = [], [], [], []
             seen = 0
@@ -126,10 +146,12 @@ async def measure(args: argparse.Namespace, db: str) -> None:
                     await services.read.objects(principal, collection, {"limit": ["100"]})
                     first_cpu.append(time.process_time() - c0)
                     first_wall.append(time.perf_counter() - w0)
-            print(f"  {name:17} served {seen:6}: walk CPU {statistics.median(walk_cpu) * 1e6:6.1f}"
-                  f" µs/object (wall {statistics.median(walk_wall) * 1e6:6.1f}), first page CPU "
-                  f"{statistics.median(first_cpu) * 1e3:6.2f} ms (wall "
-                  f"{statistics.median(first_wall) * 1e3:6.2f})")
+            print(
+                f"  {name:17} served {seen:6}: walk CPU {statistics.median(walk_cpu) * 1e6:6.1f}"
+                f" µs/object (wall {statistics.median(walk_wall) * 1e6:6.1f}), first page CPU "
+                f"{statistics.median(first_cpu) * 1e3:6.2f} ms (wall "
+                f"{statistics.median(first_wall) * 1e3:6.2f})"
+            )
     finally:
         await services.store.close()
 
@@ -152,8 +174,11 @@ def main() -> int:
         try:
             asyncio.run(measure(args, f"{dsn}?search_path={schema}"))
         finally:
-            subprocess.run(["psql", dsn, "-q", "-c", f"DROP SCHEMA {schema} CASCADE"], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["psql", dsn, "-q", "-c", f"DROP SCHEMA {schema} CASCADE"],
+                check=True,
+                capture_output=True,
+            )
     return 0
 
 

@@ -52,8 +52,11 @@ class Report:
     def latency_by_fifth(self) -> list[tuple[float, float]]:
         out = []
         for i in range(5):
-            window = sorted(s for t, s in self.latencies
-                            if i * self.seconds / 5 <= t < (i + 1) * self.seconds / 5)
+            window = sorted(
+                s
+                for t, s in self.latencies
+                if i * self.seconds / 5 <= t < (i + 1) * self.seconds / 5
+            )
             if window:
                 out.append((statistics.median(window), window[int(0.99 * (len(window) - 1))]))
         return out
@@ -83,8 +86,15 @@ def rss_of_tree(pid: int) -> int:
     return total
 
 
-def soak(api_root: str, server_pid: int, members: list[Any], seconds: float,
-         posters: int = 2, pollers: int = 4, streams: int = 4) -> Report:
+def soak(
+    api_root: str,
+    server_pid: int,
+    members: list[Any],
+    seconds: float,
+    posters: int = 2,
+    pollers: int = 4,
+    streams: int = 4,
+) -> Report:
     """Run the mix for ``seconds``; ``members`` have ``.token`` and ``.sign(obj)``."""
     from tests.conftest import indicator
 
@@ -101,8 +111,13 @@ def soak(api_root: str, server_pid: int, members: list[Any], seconds: float,
     def timed(method: str, url: str, token: str, **kw: Any) -> requests.Response | None:
         t0 = time.monotonic()
         try:
-            answer = requests.request(method, url, timeout=60, headers={
-                **headers, "Authorization": f"Bearer {token}"}, **kw)
+            answer = requests.request(
+                method,
+                url,
+                timeout=60,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+                **kw,
+            )
         except requests.RequestException as exc:
             error(f"{method} {url}: {type(exc).__name__}")
             return None
@@ -118,8 +133,12 @@ def soak(api_root: str, server_pid: int, members: list[Any], seconds: float,
         member = members[i % len(members)]
         while not stop.is_set():
             objects = [member.sign(indicator("green")) for _ in range(10)]
-            answer = timed("POST", api_root + "collections/bulletins/objects/", member.token,
-                           data=json.dumps({"objects": objects}))
+            answer = timed(
+                "POST",
+                api_root + "collections/bulletins/objects/",
+                member.token,
+                data=json.dumps({"objects": objects}),
+            )
             if answer is not None:
                 status = answer.json()
                 if status.get("failure_count"):
@@ -132,8 +151,9 @@ def soak(api_root: str, server_pid: int, members: list[Any], seconds: float,
         member = members[i % len(members)]
         params: dict[str, str] = {"limit": "100"}
         while not stop.is_set():
-            answer = timed("GET", api_root + "collections/bulletins/objects/", member.token,
-                           params=params)
+            answer = timed(
+                "GET", api_root + "collections/bulletins/objects/", member.token, params=params
+            )
             if answer is not None:
                 body = answer.json()
                 if body.get("more"):
@@ -146,10 +166,16 @@ def soak(api_root: str, server_pid: int, members: list[Any], seconds: float,
         while not stop.is_set():
             extra = {"Last-Event-ID": last} if last else {}
             try:
-                with requests.get(api_root + "collections/bulletins/events/", stream=True,
-                                  timeout=30, headers={"Accept": "text/event-stream",
-                                                       "Authorization": f"Bearer {member.token}",
-                                                       **extra}) as answer:
+                with requests.get(
+                    api_root + "collections/bulletins/events/",
+                    stream=True,
+                    timeout=30,
+                    headers={
+                        "Accept": "text/event-stream",
+                        "Authorization": f"Bearer {member.token}",
+                        **extra,
+                    },
+                ) as answer:
                     if answer.status_code != 200:
                         error(f"stream: {answer.status_code}")
                         stop.wait(1)
@@ -170,9 +196,11 @@ def soak(api_root: str, server_pid: int, members: list[Any], seconds: float,
             report.rss.append((time.monotonic() - started, rss_of_tree(server_pid)))
             stop.wait(2)
 
-    threads = [threading.Thread(target=f, args=(i,), daemon=True)
-               for f, n in ((poster, posters), (poller, pollers), (streamer, streams))
-               for i in range(n)]
+    threads = [
+        threading.Thread(target=f, args=(i,), daemon=True)
+        for f, n in ((poster, posters), (poller, pollers), (streamer, streams))
+        for i in range(n)
+    ]
     threads.append(threading.Thread(target=sampler, daemon=True))
     for t in threads:
         t.start()
@@ -213,16 +241,23 @@ def main() -> int:
         cli_json("admin", "migrate", "--db", db)
         members = [Member(db, folder, n) for n in range(2)]
         proc = stack.enter_context(server(db))
-        report = soak(proc.api_root, proc.pid, members, args.seconds, args.posters,
-                      args.pollers, args.streams)
+        report = soak(
+            proc.api_root, proc.pid, members, args.seconds, args.posters, args.pollers, args.streams
+        )
     growth = report.rss_growth() / 2**20
     peak = max(b for _, b in report.rss) / 2**20
-    print(f"seconds {args.seconds:g}, errors {len(report.errors)}, requests {report.requests}, "
-          f"objects posted {report.posted}, events streamed {report.events}")
-    print("latency p50/p99 ms by fifth: " + ", ".join(
-        f"{p50 * 1000:.0f}/{p99 * 1000:.0f}" for p50, p99 in report.latency_by_fifth()))
-    print(f"RSS peak {peak:.0f} MiB, growth after warm-up {growth:.1f} MiB "
-          f"(bound {args.rss_bound_mib:g} MiB)")
+    print(
+        f"seconds {args.seconds:g}, errors {len(report.errors)}, requests {report.requests}, "
+        f"objects posted {report.posted}, events streamed {report.events}"
+    )
+    print(
+        "latency p50/p99 ms by fifth: "
+        + ", ".join(f"{p50 * 1000:.0f}/{p99 * 1000:.0f}" for p50, p99 in report.latency_by_fifth())
+    )
+    print(
+        f"RSS peak {peak:.0f} MiB, growth after warm-up {growth:.1f} MiB "
+        f"(bound {args.rss_bound_mib:g} MiB)"
+    )
     for line in report.errors[:20]:
         print("  error:", line)
     return 0 if not report.errors and growth <= args.rss_bound_mib else 1

@@ -63,8 +63,15 @@ from exchange.crypto import sign_object
 
 EVENT_STREAM = "text/event-stream"
 SENT_PREFIX = "bench-sent-at="
-SECTORS = ["financial-services", "energy", "telecommunications", "healthcare", "transportation",
-           "water", "defense"]
+SECTORS = [
+    "financial-services",
+    "energy",
+    "telecommunications",
+    "healthcare",
+    "transportation",
+    "water",
+    "defense",
+]
 ECONOMIES = ["FR", "DE", "NL", "IT", "ES", "BE", "AT", "PL", "SE", "FI"]
 
 
@@ -83,8 +90,9 @@ class Subscriber:
         self.errors: list[str] = []
         self.connect_seconds: float | None = None
 
-    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event, max_reconnects: int
-                  ) -> None:
+    async def run(
+        self, session: aiohttp.ClientSession, stop: asyncio.Event, max_reconnects: int
+    ) -> None:
         attempts = 0
         while not stop.is_set() and attempts <= max_reconnects:
             attempts += 1
@@ -158,22 +166,25 @@ class Subscriber:
         if stix_id in self.received:
             self.duplicates += 1
             return
-        self.received[stix_id] = now - float(description[len(SENT_PREFIX):].split()[0])
+        self.received[stix_id] = now - float(description[len(SENT_PREFIX) :].split()[0])
 
 
-async def post_one(session: aiohttp.ClientSession, url: str, publisher: BenchMember,
-                   n: int) -> tuple[str, bool]:
+async def post_one(
+    session: aiohttp.ClientSession, url: str, publisher: BenchMember, n: int
+) -> tuple[str, bool]:
     assert publisher.key is not None
-    obj = indicator(publisher.identity, "green", n=n,
-                    description=f"{SENT_PREFIX}{time.time():.6f} (object {n})")
+    obj = indicator(
+        publisher.identity, "green", n=n, description=f"{SENT_PREFIX}{time.time():.6f} (object {n})"
+    )
     body = envelope([encode(sign_object(obj, publisher.key))])
     async with session.post(url, data=body, headers=headers(publisher.token, post=True)) as r:
         status = await r.json(content_type=None)
     return obj["id"], r.status == 202 and status.get("success_count") == 1
 
 
-async def measure(server: Server, publisher: BenchMember, tokens: list[str],
-                  args: argparse.Namespace) -> dict[str, Any]:
+async def measure(
+    server: Server, publisher: BenchMember, tokens: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
     sampler = RssSampler(server.pid)
     idle = sampler.sample()
     sampler.start()
@@ -184,13 +195,22 @@ async def measure(server: Server, publisher: BenchMember, tokens: list[str],
     # Warm up: one envelope large enough to start every validation process of the server (they
     # start, and import stix2-validator, on first use), posted before any subscriber connects.
     assert publisher.key is not None
-    warm = [encode(sign_object(indicator(publisher.identity, "green", n=i,
-                                         description="bench warm-up"), publisher.key))
-            for i in range(args.warm_up)]
+    warm = [
+        encode(
+            sign_object(
+                indicator(publisher.identity, "green", n=i, description="bench warm-up"),
+                publisher.key,
+            )
+        )
+        for i in range(args.warm_up)
+    ]
     if warm:
-        async with aiohttp.ClientSession() as session, session.post(
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
                 objects_url, data=envelope(warm), headers=headers(publisher.token, post=True)
-        ) as r:
+            ) as r,
+        ):
             await r.read()
         log(f"warm-up: {len(warm)} objects posted (HTTP {r.status})")
     idle = sampler.sample()
@@ -270,8 +290,11 @@ async def measure(server: Server, publisher: BenchMember, tokens: list[str],
         "subscribers": len(subs),
         "connected": ready,
         "connect_all_s": round(connect_all, 2),
-        "connect_p50_ms": round(percentile([s.connect_seconds for s in subs
-                                            if s.connect_seconds is not None], 50) * 1000, 1),
+        "connect_p50_ms": round(
+            percentile([s.connect_seconds for s in subs if s.connect_seconds is not None], 50)
+            * 1000,
+            1,
+        ),
         "posted": len(posted),
         "failed_posts": failed_posts,
         "post_p50_ms": round(percentile(post_latency, 50) * 1000, 1),
@@ -291,21 +314,30 @@ async def measure(server: Server, publisher: BenchMember, tokens: list[str],
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--subscribers", type=int, default=1000)
     p.add_argument("--rate", type=float, default=2.0, help="objects posted per second")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of posting")
-    p.add_argument("--members", type=int, default=10, help="reading members (tokens) to spread "
-                                                          "the subscribers over")
+    p.add_argument(
+        "--members",
+        type=int,
+        default=10,
+        help="reading members (tokens) to spread the subscribers over",
+    )
     p.add_argument("--db", help="postgresql://… on 127.0.0.1 (fresh database), else SQLite")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--connect-batch", type=int, default=50, help="connects per 50 ms")
     p.add_argument("--connect-timeout", type=float, default=120.0)
     p.add_argument("--drain", type=float, default=60.0, help="seconds to wait for deliveries")
     p.add_argument("--max-reconnects", type=int, default=20, help="per subscriber")
-    p.add_argument("--warm-up", type=int, default=256,
-                   help="objects posted (in one envelope) before subscribers connect")
+    p.add_argument(
+        "--warm-up",
+        type=int,
+        default=256,
+        help="objects posted (in one envelope) before subscribers connect",
+    )
     p.add_argument("--markdown", help="append the markdown row to this file")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
@@ -325,19 +357,25 @@ def main(argv: list[str] | None = None) -> int:
     soft, hard = raise_nofile(1 << 20)
     need = args.subscribers + 200
     if soft < need:
-        raise SystemExit(f"bench: open-files limit {soft} (hard {hard}) is below the "
-                         f"{need} that {args.subscribers} subscribers need")
+        raise SystemExit(
+            f"bench: open-files limit {soft} (hard {hard}) is below the "
+            f"{need} that {args.subscribers} subscribers need"
+        )
     started = time.monotonic()
     host = machine()
     with workdir(args.keep) as wd, fresh_database(args.db, wd, args.keep) as db:
         admin(db.url, "migrate")
-        publisher, _ = add_member(db.url, "CERT-A", "government", "government", "DE", wd,
-                                  key=True)
+        publisher, _ = add_member(db.url, "CERT-A", "government", "government", "DE", wd, key=True)
         tokens = []
         for i in range(args.members):
-            _reader, issued = add_member(db.url, f"Reader-{i}", "private",
-                                        SECTORS[i % len(SECTORS)], ECONOMIES[i % len(ECONOMIES)],
-                                        wd)
+            _reader, issued = add_member(
+                db.url,
+                f"Reader-{i}",
+                "private",
+                SECTORS[i % len(SECTORS)],
+                ECONOMIES[i % len(ECONOMIES)],
+                wd,
+            )
             tokens.extend(issued)
         log(f"set-up: publisher and {args.members} reading members")
         server = Server(db.url, args.workers, wd)
@@ -348,23 +386,33 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
     summary = {
-        "config": {"store": db.kind, "workers": args.workers, "subscribers": args.subscribers,
-                   "rate": args.rate, "duration": args.duration, "members": args.members,
-                   "nofile": soft},
+        "config": {
+            "store": db.kind,
+            "workers": args.workers,
+            "subscribers": args.subscribers,
+            "rate": args.rate,
+            "duration": args.duration,
+            "members": args.members,
+            "nofile": soft,
+        },
         "machine": {**host, "loadavg_at_end": machine().get("loadavg")},
         "results": results,
         "seconds": round(time.monotonic() - started, 1),
     }
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     r = results
-    row = (f"| {db.kind} | {args.workers} | {r['connected']}/{args.subscribers} | {args.rate}/s for "
-           f"{args.duration:g}s | {r['latency_p50_ms']} / {r['latency_p99_ms']} | "
-           f"{r['delivered']}/{r['deliveries_expected']} | {r['duplicates']} | {r['reconnects']} | "
-           f"{r['rss_mib']['idle']} / {r['rss_mib']['connected']} / {r['rss_mib']['peak']} |")
+    row = (
+        f"| {db.kind} | {args.workers} | {r['connected']}/{args.subscribers} | {args.rate}/s for "
+        f"{args.duration:g}s | {r['latency_p50_ms']} / {r['latency_p99_ms']} | "
+        f"{r['delivered']}/{r['deliveries_expected']} | {r['duplicates']} | {r['reconnects']} | "
+        f"{r['rss_mib']['idle']} / {r['rss_mib']['connected']} / {r['rss_mib']['peak']} |"
+    )
     sys.stderr.write(
         "| store | workers | subscribers | posts | latency p50/p99 ms | delivered | duplicates | "
         "reconnects | RSS idle/connected/peak MiB |\n|---|---|---|---|---|---|---|---|---|\n"
-        + row + "\n")
+        + row
+        + "\n"
+    )
     if args.markdown:
         with open(args.markdown, "a", encoding="utf-8") as out:
             out.write(row + "\n")

@@ -31,13 +31,24 @@ NOW = "2025-01-01T00:00:00.000Z"
 
 
 def signed_indicator(key: SigningKey, n: int) -> dict[str, Any]:
-    return sign_object({
-        "type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
-        "created": NOW, "modified": NOW, "name": f"C2 {n}", "description": "bench",
-        "pattern": f"[ipv4-addr:value = '198.51.{n % 256}.7']", "pattern_type": "stix",
-        "valid_from": NOW, "indicator_types": ["malicious-activity"], "created_by_ref": AUTHOR,
-        "object_marking_refs": [GREEN],
-    }, key)
+    return sign_object(
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": f"indicator--{uuid.uuid4()}",
+            "created": NOW,
+            "modified": NOW,
+            "name": f"C2 {n}",
+            "description": "bench",
+            "pattern": f"[ipv4-addr:value = '198.51.{n % 256}.7']",
+            "pattern_type": "stix",
+            "valid_from": NOW,
+            "indicator_types": ["malicious-activity"],
+            "created_by_ref": AUTHOR,
+            "object_marking_refs": [GREEN],
+        },
+        key,
+    )
 
 
 def corpus(key: SigningKey, sv: Any) -> list[dict[str, Any]]:
@@ -53,10 +64,17 @@ def corpus(key: SigningKey, sv: Any) -> list[dict[str, Any]]:
         out += [o for o in objs if isinstance(o, dict) and "type" in o and "id" in o]
     base = out[0]
     broken: list[tuple[str, Any]] = [
-        ("pattern", "[ipv4-addr:value = "), ("pattern", "[foo:bar = 'x']"),
-        ("created", "yesterday"), ("modified", "2024-01-01T00:00:00Z"), ("valid_from", 5),
-        ("indicator_types", []), ("created_by_ref", "not-an-id"), ("object_marking_refs", ["x"]),
-        ("external_references", [{"foo": 1}]), ("labels", "x"), ("lang", "zzzzzzzz"),
+        ("pattern", "[ipv4-addr:value = "),
+        ("pattern", "[foo:bar = 'x']"),
+        ("created", "yesterday"),
+        ("modified", "2024-01-01T00:00:00Z"),
+        ("valid_from", 5),
+        ("indicator_types", []),
+        ("created_by_ref", "not-an-id"),
+        ("object_marking_refs", ["x"]),
+        ("external_references", [{"foo": 1}]),
+        ("labels", "x"),
+        ("lang", "zzzzzzzz"),
         ("granular_markings", [{"selectors": ["nope"], "marking_ref": GREEN}]),
     ]
     for name, value in broken:
@@ -86,10 +104,13 @@ def main() -> int:
         return [validate.stix_error(copy.deepcopy(o)) for o in objects]
 
     before, after = verdicts(original), verdicts(cached)
-    differences = [(o.get("id"), a, b) for o, a, b in zip(objects, before, after, strict=True)
-                   if a != b]
-    print(f"corpus: {len(objects)} objects, {sum(v is not None for v in before)} invalid; "
-          f"differences between the two: {len(differences)}")
+    differences = [
+        (o.get("id"), a, b) for o, a, b in zip(objects, before, after, strict=True) if a != b
+    ]
+    print(
+        f"corpus: {len(objects)} objects, {sum(v is not None for v in before)} invalid; "
+        f"differences between the two: {len(differences)}"
+    )
     for d in differences[:5]:
         print("  ", d)
     pem = key.public.pem()

@@ -36,8 +36,10 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if any(message == f"the following arguments are required: {d}" for d in SUBCOMMAND_DESTS):
             # No command given: show what there is to choose from.
-            raise UsageError(f"{self.format_usage().rstrip()}\n{self.prog}: give a command "
-                             f"(`{self.prog} --help` says what each does)")
+            raise UsageError(
+                f"{self.format_usage().rstrip()}\n{self.prog}: give a command "
+                f"(`{self.prog} --help` says what each does)"
+            )
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -84,11 +86,15 @@ def _ts_or(value: Any, default: str) -> str:
 
 async def member_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if a.if_absent:
-        existing = next((m for m in await s.members.list_members() if m.name == a.name.strip()),
-                        None)
+        existing = next(
+            (m for m in await s.members.list_members() if m.name == a.name.strip()), None
+        )
         if existing is not None:
             same = (existing.kind.value, existing.sector, existing.economy) == (
-                a.kind, a.sector, a.economy.upper())
+                a.kind,
+                a.sector,
+                a.economy.upper(),
+            )
             if not same:
                 raise InvalidInput(
                     f"member {existing.name!r} exists already as {existing.kind.value}, "
@@ -107,7 +113,8 @@ async def member_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any
     members = await s.members.list_members()
     rows = [(m.id, m.name, m.status.value, m.kind.value, m.economy, m.sector) for m in members]
     return {"members": [member_json(m) for m in members]}, table(
-        ("ID", "NAME", "STATUS", "KIND", "ECONOMY", "SECTOR"), rows, "no members")
+        ("ID", "NAME", "STATUS", "KIND", "ECONOMY", "SECTOR"), rows, "no members"
+    )
 
 
 async def member_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -148,11 +155,13 @@ async def token_issue(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any
 async def token_revoke(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     token = await s.members.revoke_token(a.token_id)
     revoked = format_ts(token.revoked) if token.revoked else None
-    payload = {"token_id": token.token_id, "revoked": True, "revoked_at": revoked,
-               "member": token.member}
-    return payload, (
-        f"token {token.token_id} revoked at {revoked}"
-    )
+    payload = {
+        "token_id": token.token_id,
+        "revoked": True,
+        "revoked_at": revoked,
+        "member": token.member,
+    }
+    return payload, (f"token {token.token_id} revoked at {revoked}")
 
 
 async def token_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -172,13 +181,22 @@ async def token_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any]
         for t in tokens
     ]
     rows = [
-        (t["token_id"], t["member"], t["name"], t["scope"], t["expires"] or "never",
-         t["last_used"] or "never", t["revoked"] or "")
+        (
+            t["token_id"],
+            t["member"],
+            t["name"],
+            t["scope"],
+            t["expires"] or "never",
+            t["last_used"] or "never",
+            t["revoked"] or "",
+        )
         for t in found
     ]
     return {"tokens": found}, table(
-        ("TOKEN_ID", "MEMBER", "NAME", "SCOPE", "EXPIRES", "LAST_USED", "REVOKED"), rows,
-        "no tokens")
+        ("TOKEN_ID", "MEMBER", "NAME", "SCOPE", "EXPIRES", "LAST_USED", "REVOKED"),
+        rows,
+        "no tokens",
+    )
 
 
 def _key_out(key: Any, names: dict[str, str] | None = None) -> dict[str, Any]:
@@ -226,12 +244,19 @@ async def key_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], 
     keys = await s.keys.list_keys(a.member, a.expiring)
     names = await member_names(s)
     rows = [
-        (k.key_id, k.member or "-", names.get(k.member or k.identity), _ts_or(k.not_before, "-"),
-         _ts_or(k.not_after, "never"), _ts_or(k.revoked_since, ""))
+        (
+            k.key_id,
+            k.member or "-",
+            names.get(k.member or k.identity),
+            _ts_or(k.not_before, "-"),
+            _ts_or(k.not_after, "never"),
+            _ts_or(k.revoked_since, ""),
+        )
         for k in keys
     ]
     return {"keys": [_key_out(k, names) for k in keys]}, table(
-        ("KEY_ID", "MEMBER", "NAME", "NOT_BEFORE", "NOT_AFTER", "REVOKED_SINCE"), rows, "no keys")
+        ("KEY_ID", "MEMBER", "NAME", "NOT_BEFORE", "NOT_AFTER", "REVOKED_SINCE"), rows, "no keys"
+    )
 
 
 async def key_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -239,9 +264,11 @@ async def key_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], 
     if key is None:
         raise NotFound(f"no key {a.key_id!r}")
     data = _key_out(key, await member_names(s))
-    human = "\n".join(
-        f"{k}: {v}" for k, v in data.items() if k != "public_key"
-    ) + "\n" + str(data["public_key"]).rstrip("\n")
+    human = (
+        "\n".join(f"{k}: {v}" for k, v in data.items() if k != "public_key")
+        + "\n"
+        + str(data["public_key"]).rstrip("\n")
+    )
     return data, human
 
 
@@ -264,7 +291,8 @@ async def group_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any]
     names = await member_names(s)
     rows = [(g.name, len(g.members), _named(g.members, names)) for g in groups]
     return {"groups": [_group_json(g) for g in groups]}, table(
-        ("GROUP", "SIZE", "MEMBERS"), rows, "no groups")
+        ("GROUP", "SIZE", "MEMBERS"), rows, "no groups"
+    )
 
 
 async def rules_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -273,13 +301,23 @@ async def rules_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any],
     else:
         rule = await s.members.add_rule(a.member, "inbound", "only", a.values, field=a.field)
     data = rule_json(rule)
-    return data, f"rule {rule.rule_id}: {rule.direction.value} {rule.effect.value} {list(rule.values)}"
+    return (
+        data,
+        f"rule {rule.rule_id}: {rule.direction.value} {rule.effect.value} {list(rule.values)}",
+    )
 
 
 def _rule_rows(rules: Sequence[Any], names: dict[str, str]) -> list[tuple[object, ...]]:
     return [
-        (r.rule_id, r.member, names.get(r.member), r.direction.value, r.effect.value,
-         r.field or "", ", ".join(f"{v} ({names[v]})" if v in names else v for v in r.values))
+        (
+            r.rule_id,
+            r.member,
+            names.get(r.member),
+            r.direction.value,
+            r.effect.value,
+            r.field or "",
+            ", ".join(f"{v} ({names[v]})" if v in names else v for v in r.values),
+        )
         for r in rules
     ]
 
@@ -318,14 +356,28 @@ async def explain_summary(s: Services, a: argparse.Namespace) -> tuple[dict[str,
         f"{a.member} ({a.member_name}) reads {summary['objects']} objects of bulletins "
         f"(latest versions): {tlps}",
         "",
-        table(("PUBLISHER", "NAME", "OBJECTS"),
-              [(p["member"] or p["identity"], p["name"], p["objects"])
-               for p in summary["by_publisher"]], "no publisher"),
+        table(
+            ("PUBLISHER", "NAME", "OBJECTS"),
+            [
+                (p["member"] or p["identity"], p["name"], p["objects"])
+                for p in summary["by_publisher"]
+            ],
+            "no publisher",
+        ),
         "",
         "rules in force (its own inbound filters, every publisher's outbound rules):",
-        table(RULE_HEADERS, _rule_rows(
-            [r for r in await s.members.rules() if r.rule_id in
-             {x["rule_id"] for x in summary["rules"]}], names), "no rules"),
+        table(
+            RULE_HEADERS,
+            _rule_rows(
+                [
+                    r
+                    for r in await s.members.rules()
+                    if r.rule_id in {x["rule_id"] for x in summary["rules"]}
+                ],
+                names,
+            ),
+            "no rules",
+        ),
     ]
     return summary, "\n".join(parts)
 
@@ -333,12 +385,20 @@ async def explain_summary(s: Services, a: argparse.Namespace) -> tuple[dict[str,
 async def deliveries_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     found = await s.members.deliveries(a.object_id, None)
     names = await member_names(s)
-    rows = [{"member": d.member, "name": names.get(d.member), "version": d.version,
-             "delivered": d.delivered} for d in found]
+    rows = [
+        {
+            "member": d.member,
+            "name": names.get(d.member),
+            "version": d.version,
+            "delivered": d.delivered,
+        }
+        for d in found
+    ]
     return {"id": a.object_id, "deliveries": rows}, table(
         ("DELIVERED", "MEMBER", "NAME", "VERSION"),
         [(r["delivered"], r["member"], r["name"], r["version"]) for r in rows],
-        "not delivered to anyone")
+        "not delivered to anyone",
+    )
 
 
 async def check_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -354,8 +414,12 @@ async def migrate_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any
 
 
 def _log_key_json(key: Any) -> dict[str, Any]:
-    return {"key_id": key.key_id, "public_key": key.public_key, "created": key.created,
-            "not_after": key.not_after}
+    return {
+        "key_id": key.key_id,
+        "public_key": key.public_key,
+        "created": key.created,
+        "not_after": key.not_after,
+    }
 
 
 async def log_key_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -370,8 +434,10 @@ async def log_key_rotate(s: Services, a: argparse.Namespace) -> tuple[dict[str, 
     fresh, old = await s.log.rotate()
     head = await s.log.head()
     payload = {**_log_key_json(fresh), "retired": old.key_id, "tree_size": head.tree_size}
-    return payload, (f"log key {fresh.key_id} now signs the log (tree size {head.tree_size}); "
-                     f"{old.key_id} retired, its heads still verify")
+    return payload, (
+        f"log key {fresh.key_id} now signs the log (tree size {head.tree_size}); "
+        f"{old.key_id} retired, its heads still verify"
+    )
 
 
 AdminCommand = Callable[[Services, argparse.Namespace], Awaitable[tuple[dict[str, Any], str]]]
@@ -474,8 +540,10 @@ def api_token(args: argparse.Namespace) -> str:
     token = os.environ.get(TOKEN_ENV, "").strip()
     if token:
         return token
-    raise UsageError(f"exchange {args.command}: give the API token in ${TOKEN_ENV}, "
-                     "with --token-file FILE or with --token")
+    raise UsageError(
+        f"exchange {args.command}: give the API token in ${TOKEN_ENV}, "
+        "with --token-file FILE or with --token"
+    )
 
 
 def completion_cmd(args: argparse.Namespace) -> int:
@@ -525,20 +593,29 @@ def verify_log_cmd(args: argparse.Namespace) -> int:
     objects = load_objects(args.file) if args.file else []
     token = api_token(args)
     signatures = verify_file(args.file, args.url, token) if args.file else None
-    check = verify_log(args.url, token, state=Path(args.state) if args.state else None,
-                       objects=objects, own_key=key, cosign=args.cosign,
-                       witnesses=args.witnesses,
-                       proof_dir=Path(args.proof_dir) if args.proof_dir else None)
+    check = verify_log(
+        args.url,
+        token,
+        state=Path(args.state) if args.state else None,
+        objects=objects,
+        own_key=key,
+        cosign=args.cosign,
+        witnesses=args.witnesses,
+        proof_dir=Path(args.proof_dir) if args.proof_dir else None,
+    )
     payload = check.to_json()
     if signatures is not None:
         payload.update(signatures)
-        payload["problems"] += [f"bad signature: {r['id']}: {r['reason']}"
-                                for r in signatures["invalid"]]
+        payload["problems"] += [
+            f"bad signature: {r['id']}: {r['reason']}" for r in signatures["invalid"]
+        ]
     if args.json:
         sys.stdout.write(json.dumps(payload) + "\n")
     else:
-        lines = [f"log tree size {payload['tree_size']}, "
-                 + ("consistent with the head kept" if check.consistent else "NOT CONSISTENT")]
+        lines = [
+            f"log tree size {payload['tree_size']}, "
+            + ("consistent with the head kept" if check.consistent else "NOT CONSISTENT")
+        ]
         lines += [f"included {i}" for i in payload["included"]]
         lines += [f"cosigned by {c['member']}" for c in payload["cosignatures"]]
         lines += [f"PROBLEM  {p}" for p in payload["problems"]]
@@ -548,9 +625,11 @@ def verify_log_cmd(args: argparse.Namespace) -> int:
             lines.append(f"{len(check.proofs)} tlog-proof files in {args.proof_dir}")
         sys.stdout.write("\n".join(lines) + "\n")
     if check.alarms:
-        sys.stderr.write(f"exchange: ALERT: {check.alarms[0]}"
-                         + (f" (and {len(check.alarms) - 1} more)" if len(check.alarms) > 1
-                            else "") + "\n")
+        sys.stderr.write(
+            f"exchange: ALERT: {check.alarms[0]}"
+            + (f" (and {len(check.alarms) - 1} more)" if len(check.alarms) > 1 else "")
+            + "\n"
+        )
     return 1 if payload["problems"] else 0
 
 
@@ -559,9 +638,13 @@ def verify_cmd(args: argparse.Namespace) -> int:
 
     if args.log:
         return verify_log_cmd(args)
-    for flag, given in (("--state", args.state), ("--cosign", args.cosign),
-                        ("--witnesses", args.witnesses), ("--key", args.key),
-                        ("--proof-dir", args.proof_dir)):
+    for flag, given in (
+        ("--state", args.state),
+        ("--cosign", args.cosign),
+        ("--witnesses", args.witnesses),
+        ("--key", args.key),
+        ("--proof-dir", args.proof_dir),
+    ):
         if given:
             raise UsageError(f"exchange verify: {flag} needs --log")
     if not args.file:
@@ -588,22 +671,35 @@ def serve_cmd(settings: Settings) -> int:
 # --- parser ------------------------------------------------------------------------------------
 
 
-SERVE_SETTINGS = ("header_timeout_seconds", "body_timeout_seconds", "idle_timeout_seconds",
-                  "max_connections_per_address", "metrics_host", "metrics_port")
+SERVE_SETTINGS = (
+    "header_timeout_seconds",
+    "body_timeout_seconds",
+    "idle_timeout_seconds",
+    "max_connections_per_address",
+    "metrics_host",
+    "metrics_port",
+)
 
 
 def build_parser() -> Parser:
     common = Parser(add_help=False)
     # SUPPRESS: a subcommand that is not given --db must not erase one given before it.
-    common.add_argument("--db", default=argparse.SUPPRESS,
-                        help=f"database URL (else $EXCHANGE_DB, else {DEFAULT_DB})")
-    common.add_argument("--config", default=argparse.SUPPRESS,
-                        help="TOML settings file (else $EXCHANGE_CONFIG)")
+    common.add_argument(
+        "--db",
+        default=argparse.SUPPRESS,
+        help=f"database URL (else $EXCHANGE_DB, else {DEFAULT_DB})",
+    )
+    common.add_argument(
+        "--config", default=argparse.SUPPRESS, help="TOML settings file (else $EXCHANGE_CONFIG)"
+    )
     out = Parser(add_help=False)
     out.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
-    parser = Parser(prog="exchange", description="The exchange: signed STIX 2.1 bulletins over TAXII 2.1",
-                    parents=[common])
+    parser = Parser(
+        prog="exchange",
+        description="The exchange: signed STIX 2.1 bulletins over TAXII 2.1",
+        parents=[common],
+    )
     parser.add_argument("--version", action="version", version=f"exchange {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -611,20 +707,36 @@ def build_parser() -> Parser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, help="worker processes on one port")
-    serve.add_argument("--header-timeout", type=float, dest="header_timeout_seconds",
-                       help="seconds for a request's headers (default 10)")
-    serve.add_argument("--body-timeout", type=float, dest="body_timeout_seconds",
-                       help="seconds for a request's body (default 60)")
-    serve.add_argument("--idle-timeout", type=float, dest="idle_timeout_seconds",
-                       help="seconds a keep-alive connection may stay idle (default 75)")
-    serve.add_argument("--max-connections-per-address", type=int,
-                       dest="max_connections_per_address",
-                       help="open connections per client address, 0 for no cap (default 256)")
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        dest="header_timeout_seconds",
+        help="seconds for a request's headers (default 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        dest="body_timeout_seconds",
+        help="seconds for a request's body (default 60)",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        dest="idle_timeout_seconds",
+        help="seconds a keep-alive connection may stay idle (default 75)",
+    )
+    serve.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        dest="max_connections_per_address",
+        help="open connections per client address, 0 for no cap (default 256)",
+    )
     serve.add_argument("--metrics-host", help="address of the metrics listener")
     serve.add_argument("--metrics-port", type=int, help="serve /metrics on this port only")
 
-    admin = sub.add_parser("admin", help="administer members, tokens, keys, groups and rules",
-                           parents=[common])
+    admin = sub.add_parser(
+        "admin", help="administer members, tokens, keys, groups and rules", parents=[common]
+    )
     asub = admin.add_subparsers(dest="area", required=True, parser_class=Parser)
 
     def leaf(parent: Any, name: str, handler: AdminCommand, help_text: str) -> Parser:
@@ -633,37 +745,50 @@ def build_parser() -> Parser:
         return p
 
     member = asub.add_parser("member", help="members").add_subparsers(
-        dest="action", required=True, parser_class=Parser)
+        dest="action", required=True, parser_class=Parser
+    )
     p = leaf(member, "add", member_add, "register a member and its STIX identity")
     p.add_argument("--name", required=True)
     p.add_argument("--kind", required=True, choices=["government", "private"])
-    p.add_argument("--sector", required=True,
-                   help="a STIX 2.1 industry-sector-ov value, e.g. government, financial-services")
+    p.add_argument(
+        "--sector",
+        required=True,
+        help="a STIX 2.1 industry-sector-ov value, e.g. government, financial-services",
+    )
     p.add_argument("--economy", required=True, help="ISO 3166-1 alpha-2 code")
-    p.add_argument("--if-absent", action="store_true",
-                   help="a member of that name and kind, sector and economy exists already: "
-                        "print it and succeed (re-runnable scripts)")
+    p.add_argument(
+        "--if-absent",
+        action="store_true",
+        help="a member of that name and kind, sector and economy exists already: "
+        "print it and succeed (re-runnable scripts)",
+    )
     leaf(member, "list", member_list, "list members")
-    for name, fn, text in (("show", member_show, "show a member"),
-                           ("suspend", member_suspend, "suspend a member"),
-                           ("reinstate", member_reinstate, "reinstate a suspended member")):
+    for name, fn, text in (
+        ("show", member_show, "show a member"),
+        ("suspend", member_suspend, "suspend a member"),
+        ("reinstate", member_reinstate, "reinstate a suspended member"),
+    ):
         leaf(member, name, fn, text).add_argument("member", metavar="MEMBER")
 
     token = asub.add_parser("token", help="API tokens").add_subparsers(
-        dest="action", required=True, parser_class=Parser)
+        dest="action", required=True, parser_class=Parser
+    )
     p = leaf(token, "issue", token_issue, "issue an API token (shown once)")
     p.add_argument("member", metavar="MEMBER")
-    p.add_argument("--ttl", default="90d",
-                   help=f"lifetime like 90d, 12h, 30m or 2w, {DURATION_RANGE}; "
-                        "'never' for none (default 90d)")
+    p.add_argument(
+        "--ttl",
+        default="90d",
+        help=f"lifetime like 90d, 12h, 30m or 2w, {DURATION_RANGE}; 'never' for none (default 90d)",
+    )
     p.add_argument("--read-only", action="store_true")
     leaf(token, "revoke", token_revoke, "revoke a token now").add_argument("token_id")
-    leaf(token, "list", token_list,
-         "list tokens: ids, scope, expiry, last use (never the token)").add_argument(
-        "member", nargs="?", metavar="MEMBER")
+    leaf(
+        token, "list", token_list, "list tokens: ids, scope, expiry, last use (never the token)"
+    ).add_argument("member", nargs="?", metavar="MEMBER")
 
     key = asub.add_parser("key", help="signing keys").add_subparsers(
-        dest="action", required=True, parser_class=Parser)
+        dest="action", required=True, parser_class=Parser
+    )
     p = leaf(key, "generate", key_generate, "make an Ed25519 key pair for a member")
     p.add_argument("member", metavar="MEMBER")
     p.add_argument("--out", required=True, help="private key file (PEM, mode 0600)")
@@ -681,7 +806,8 @@ def build_parser() -> Parser:
     leaf(key, "show", key_show, "show a key (and its public half)").add_argument("key_id")
 
     group = asub.add_parser("group", help="sharing groups").add_subparsers(
-        dest="action", required=True, parser_class=Parser)
+        dest="action", required=True, parser_class=Parser
+    )
     leaf(group, "create", group_create, "create a sharing group").add_argument("name")
     p = leaf(group, "add", group_add, "add a member to a group")
     p.add_argument("name")
@@ -689,37 +815,57 @@ def build_parser() -> Parser:
     leaf(group, "list", group_list, "list groups")
 
     rules = asub.add_parser("rules", help="standing rules").add_subparsers(
-        dest="action", required=True, parser_class=Parser)
-    p = leaf(rules, "outbound", rules_add,
-             "narrow everything MEMBER publishes: require or deny audience entries")
+        dest="action", required=True, parser_class=Parser
+    )
+    p = leaf(
+        rules,
+        "outbound",
+        rules_add,
+        "narrow everything MEMBER publishes: require or deny audience entries",
+    )
     p.add_argument("member", metavar="MEMBER")
     p.add_argument("effect", choices=["require", "deny"])
-    p.add_argument("values", nargs="+", metavar="ENTRY",
-                   help="member:identity--…, group:G, sector:S, economy:CC, kind:K")
+    p.add_argument(
+        "values",
+        nargs="+",
+        metavar="ENTRY",
+        help="member:identity--…, group:G, sector:S, economy:CC, kind:K",
+    )
     p.set_defaults(direction="outbound")
     p = leaf(rules, "inbound", rules_add, "filter what MEMBER reads")
     p.add_argument("member", metavar="MEMBER")
     p.add_argument("field", choices=["type", "tlp", "publisher", "sector"])
     p.add_argument("values", nargs="+", metavar="VALUE")
     p.set_defaults(direction="inbound")
-    leaf(rules, "list", rules_list, "list rules").add_argument("member", nargs="?",
-                                                               metavar="MEMBER")
+    leaf(rules, "list", rules_list, "list rules").add_argument(
+        "member", nargs="?", metavar="MEMBER"
+    )
     leaf(rules, "remove", rules_remove, "remove a rule").add_argument("rule_id")
 
     log_key = asub.add_parser("log-key", help="the transparency log's signing key").add_subparsers(
-        dest="action", required=True, parser_class=Parser)
+        dest="action", required=True, parser_class=Parser
+    )
     leaf(log_key, "show", log_key_show, "show the log key and the retired ones")
     leaf(log_key, "rotate", log_key_rotate, "retire the log key and sign with a new one")
 
-    p = leaf(asub, "explain", explain_cmd,
-             "may MEMBER read OBJECT_ID, and which rule decides; without OBJECT_ID, a summary "
-             "of what MEMBER reads (counts by TLP and publisher, rules in force)")
+    p = leaf(
+        asub,
+        "explain",
+        explain_cmd,
+        "may MEMBER read OBJECT_ID, and which rule decides; without OBJECT_ID, a summary "
+        "of what MEMBER reads (counts by TLP and publisher, rules in force)",
+    )
     p.add_argument("object_id", nargs="?", metavar="OBJECT_ID")
     p.add_argument("member", metavar="MEMBER")
     leaf(asub, "deliveries", deliveries_cmd, "who received an object").add_argument("object_id")
     leaf(asub, "migrate", migrate_cmd, "bring the database schema up to date")
-    leaf(asub, "check", check_cmd, "check the database: its own integrity check and the "
-         "exchange's consistency queries (exit 1 on any problem)")
+    leaf(
+        asub,
+        "check",
+        check_cmd,
+        "check the database: its own integrity check and the "
+        "exchange's consistency queries (exit 1 on any problem)",
+    )
     for name, store_fn, text in (
         ("backup", backup_cmd, "write a consistent backup of the database to FILE (online)"),
         ("restore", restore_cmd, "load a backup FILE into a new, empty database"),
@@ -728,34 +874,62 @@ def build_parser() -> Parser:
         p.set_defaults(store_handler=store_fn)
         p.add_argument("file", metavar="FILE", help="gzip'd JSON lines (see docs/deploy.md)")
 
-    for name, client, text in (("publish", publish_cmd, "sign and post a STIX bundle or envelope"),
-                               ("verify", verify_cmd, "check every object's signature")):
+    for name, client, text in (
+        ("publish", publish_cmd, "sign and post a STIX bundle or envelope"),
+        ("verify", verify_cmd, "check every object's signature"),
+    ):
         # --db is accepted for uniformity; the client talks to the API, not the database.
         p = sub.add_parser(name, help=text, parents=[common, out])
         p.add_argument("file", nargs="?" if name == "verify" else None)
-        p.add_argument("--url", required=True, help="API root URL, e.g. http://127.0.0.1:8080/api/v1/")
+        p.add_argument(
+            "--url", required=True, help="API root URL, e.g. http://127.0.0.1:8080/api/v1/"
+        )
         tokens = p.add_mutually_exclusive_group()
-        tokens.add_argument("--token", help="API token (visible in ps and shell history: "
-                                            "prefer $EXCHANGE_TOKEN or --token-file)")
-        tokens.add_argument("--token-file", metavar="FILE",
-                            help="file holding the API token (else $EXCHANGE_TOKEN)")
+        tokens.add_argument(
+            "--token",
+            help="API token (visible in ps and shell history: "
+            "prefer $EXCHANGE_TOKEN or --token-file)",
+        )
+        tokens.add_argument(
+            "--token-file", metavar="FILE", help="file holding the API token (else $EXCHANGE_TOKEN)"
+        )
         if name == "publish":
             p.add_argument("--key", required=True, help="your private key (PEM)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
-            p.add_argument("--dry-run", action="store_true",
-                           help="print the signed STIX bundle instead of posting it")
+            p.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="print the signed STIX bundle instead of posting it",
+            )
         else:
-            p.add_argument("--log", action="store_true",
-                           help="check the transparency log (and FILE's objects in it)")
+            p.add_argument(
+                "--log",
+                action="store_true",
+                help="check the transparency log (and FILE's objects in it)",
+            )
             p.add_argument("--state", help="file keeping the last head checked (--log)")
-            p.add_argument("--cosign", action="store_true",
-                           help="cosign the head once every check holds (needs --key)")
-            p.add_argument("--key", help="your private key (PEM): --cosign signs with it, and "
-                           "your own cosignatures never count as witnesses")
-            p.add_argument("--witnesses", type=int, default=0, metavar="K",
-                           help="require K cosignatures by other members (--log)")
-            p.add_argument("--proof-dir", metavar="DIR",
-                           help="write a C2SP tlog-proof for each of FILE's objects (--log)")
+            p.add_argument(
+                "--cosign",
+                action="store_true",
+                help="cosign the head once every check holds (needs --key)",
+            )
+            p.add_argument(
+                "--key",
+                help="your private key (PEM): --cosign signs with it, and "
+                "your own cosignatures never count as witnesses",
+            )
+            p.add_argument(
+                "--witnesses",
+                type=int,
+                default=0,
+                metavar="K",
+                help="require K cosignatures by other members (--log)",
+            )
+            p.add_argument(
+                "--proof-dir",
+                metavar="DIR",
+                help="write a C2SP tlog-proof for each of FILE's objects (--log)",
+            )
         p.set_defaults(client=client)
 
     p = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
@@ -818,4 +992,3 @@ def _dispatch(args: argparse.Namespace) -> int:
     except Exception as exc:  # never a traceback on the terminal
         sys.stderr.write(f"exchange: internal error ({type(exc).__name__}); please report it\n")
         return 1
-

@@ -61,7 +61,6 @@ class Settings(BaseModel):
     # C2SP tlog-witness witnesses asked to cosign each new checkpoint: "VKEY SUBMISSION_URL".
     log_witnesses: list[str] = Field(default_factory=list)
 
-
     @model_validator(mode="after")
     def _separate_metrics_port(self) -> Settings:
         if self.metrics_port is not None and self.metrics_port == self.port:

@@ -272,7 +272,9 @@ _SEAL_NONCE = 12
 
 
 def _seal_key(secret: bytes) -> ChaCha20Poly1305:
-    return ChaCha20Poly1305(hmac.new(secret, b"exchange cursor sealing v1", hashlib.sha256).digest())
+    return ChaCha20Poly1305(
+        hmac.new(secret, b"exchange cursor sealing v1", hashlib.sha256).digest()
+    )
 
 
 def seal(secret: bytes, data: bytes, context: bytes) -> bytes:
@@ -319,7 +321,9 @@ NOTE_COSIGNATURE_V1 = 0x04
 
 def note_key_id(name: str, signature_type: int, key: VerifyKey) -> bytes:
     """C2SP signed-note key ID: SHA-256(name || 0x0A || type || raw public key)[:4]."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([signature_type]) + key.raw()).digest()[:4]
+    return hashlib.sha256(
+        name.encode("utf-8") + b"\n" + bytes([signature_type]) + key.raw()
+    ).digest()[:4]
 
 
 def b64_encode(raw: bytes) -> str:

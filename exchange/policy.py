@@ -65,7 +65,7 @@ def parse_audience_entries(entries: object, tlp_hint: Tlp | None = None) -> tupl
             raise Refusal(
                 RefusalCode.AUDIENCE_INVALID,
                 f"audience entry {entry!r} is not member:identity--…, group:NAME, sector:S, "
-                "economy:CC or kind:government|private"
+                "economy:CC or kind:government|private",
             )
         out.append(entry)
     return tuple(dict.fromkeys(out))
@@ -79,7 +79,8 @@ def object_audience(tlp: Tlp, audience: Sequence[str] | None) -> tuple[str, ...]
         )
     if tlp is Tlp.RED and audience and any(not e.startswith("member:") for e in audience):
         raise Refusal(
-            RefusalCode.RED_AUDIENCE, "a TLP:RED audience may name members only (member:identity--…)"
+            RefusalCode.RED_AUDIENCE,
+            "a TLP:RED audience may name members only (member:identity--…)",
         )
     if audience:
         return tuple(audience)
@@ -102,7 +103,6 @@ def reader_matches(member: Member, groups: Iterable[str]) -> frozenset[str]:
 
 
 ANONYMOUS = Principal(member=None, identity=None, matches=frozenset({PUBLIC}))
-
 
 
 # --- the facts -------------------------------------------------------------------------------
@@ -146,23 +146,27 @@ FACTS: Mapping[Fact, FactSpec] = {
     ),
     Fact.IS_MARKING: FactSpec("latest", "it is a marking definition"),
     Fact.PUBLISHED_FOR_EVERYONE: FactSpec(
-        "latest", "its readers include `public` (TLP:CLEAR without an audience marking), "
-        "and so does the reader"
+        "latest",
+        "its readers include `public` (TLP:CLEAR without an audience marking), "
+        "and so does the reader",
     ),
     Fact.REFERENCED_BY_READABLE: FactSpec(
-        "latest", "the latest live version of an object that references it in "
-        "`object_marking_refs` passes `sees-with-ends` for the reader"
+        "latest",
+        "the latest live version of an object that references it in "
+        "`object_marking_refs` passes `sees-with-ends` for the reader",
     ),
     Fact.AUDIENCE_MET: FactSpec(
-        "latest", "the reader matches one of its readers: an entry of its audience "
-        "marking, else the TLP's default (`public` for CLEAR, `members` for GREEN)"
+        "latest",
+        "the reader matches one of its readers: an entry of its audience "
+        "marking, else the TLP's default (`public` for CLEAR, `members` for GREEN)",
     ),
     Fact.OUTBOUND_REFUSES: FactSpec(
         "latest", "one of its publisher's outbound standing rules refuses the reader"
     ),
     Fact.END_UNSEEN: FactSpec(
-        "latest", "a relationship or sighting with an end the exchange holds (live) whose "
-        "latest live version fails `sees` for the reader"
+        "latest",
+        "a relationship or sighting with an end the exchange holds (live) whose "
+        "latest live version fails `sees` for the reader",
     ),
 }
 
@@ -211,9 +215,7 @@ _NOT_AUDIENCE = _row(
 _OUTBOUND = _row(
     "outbound", False, "the publisher's standing rule {detail}", (_F.OUTBOUND_REFUSES, True)
 )
-_ENDS = _row(
-    "ends", False, "the reader may not read the end {detail}", (_F.END_UNSEEN, True)
-)
+_ENDS = _row("ends", False, "the reader may not read the end {detail}", (_F.END_UNSEEN, True))
 _ADMITTED = _row("audience", True, "the reader matches {detail}")
 
 SEES = Table(
@@ -252,12 +254,18 @@ READS = Table(
         _row("inbound", False, "the reader's own filter on {detail}", (_F.INBOUND_DROPS, True)),
         _PUBLISHER,
         _row(
-            "tlp", True, "a marking definition published for everyone",
-            (_F.IS_MARKING, True), (_F.PUBLISHED_FOR_EVERYONE, True),
+            "tlp",
+            True,
+            "a marking definition published for everyone",
+            (_F.IS_MARKING, True),
+            (_F.PUBLISHED_FOR_EVERYONE, True),
         ),
         _row(
-            "marking", True, "an object the reader may read references it ({detail})",
-            (_F.IS_MARKING, True), (_F.REFERENCED_BY_READABLE, True),
+            "marking",
+            True,
+            "an object the reader may read references it ({detail})",
+            (_F.IS_MARKING, True),
+            (_F.REFERENCED_BY_READABLE, True),
         ),
         _row(
             "marking", False, "no object the reader may read references it", (_F.IS_MARKING, True)
@@ -430,12 +438,20 @@ def render_markdown() -> str:
     for f, spec in FACTS.items():
         lines.append(f"| `{f.value}` | {spec.of} | {spec.meaning} |")
     for table in TABLES:
-        lines += ["", f"**`{table.name}`**: {table.purpose}.", "",
-                  "| # | when | decides | `rule` |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"**`{table.name}`**: {table.purpose}.",
+            "",
+            "| # | when | decides | `rule` |",
+            "|---|---|---|---|",
+        ]
         for i, row in enumerate(table.rows, 1):
-            when = " and ".join(
-                f"`{f.value}`" if holds else f"not `{f.value}`" for f, holds in row.when
-            ) or "otherwise"
+            when = (
+                " and ".join(
+                    f"`{f.value}`" if holds else f"not `{f.value}`" for f, holds in row.when
+                )
+                or "otherwise"
+            )
             verdict = "allow" if row.allow else "deny"
             lines.append(f"| {i} | {when} | {verdict} | `{row.rule}` |")
     return "\n".join(lines) + "\n"

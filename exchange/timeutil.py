@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 from exchange.errors import InvalidInput
 
 # ASCII digits only: ``\d`` and ``int()`` would also take full-width or Arabic-Indic digits.
-_TS = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$", re.ASCII
-)
+_TS = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$", re.ASCII)
 
 
 def now() -> datetime:
@@ -66,9 +64,7 @@ def parse_duration(text: str) -> timedelta:
     from 1 second to 3650 days; InvalidInput for anything else (zero, negative, absurd)."""
     match = re.fullmatch(r"([0-9]{1,12})([smhdw])", text.strip()) if isinstance(text, str) else None
     if match is None:
-        raise InvalidInput(
-            f"not a duration like 90d, 12h, 30m or 2w ({DURATION_RANGE}): {text!r}"
-        )
+        raise InvalidInput(f"not a duration like 90d, 12h, 30m or 2w ({DURATION_RANGE}): {text!r}")
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
     if not MIN_DURATION.total_seconds() <= seconds <= MAX_DURATION.total_seconds():
         raise InvalidInput(f"duration {text.strip()!r} is out of range: give one {DURATION_RANGE}")

@@ -117,8 +117,11 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def server(db_url: str) -> Iterator[LiveServer]:
-    live = LiveServer(Settings(db=db_url, port=free_port(), max_content_length=256 * 1024,
-                               metrics_token=METRICS_TOKEN))
+    live = LiveServer(
+        Settings(
+            db=db_url, port=free_port(), max_content_length=256 * 1024, metrics_token=METRICS_TOKEN
+        )
+    )
     live.start()
     try:
         yield live
@@ -151,16 +154,34 @@ def make_member(db_url: str, tmp_path: Path) -> Any:
         read_only: bool = False,
     ) -> TestMember:
         name = name or f"member-{uuid.uuid4().hex[:8]}"
-        m = cli_json("admin", "member", "add", "--db", db_url, "--name", name, "--kind", kind,
-                     "--sector", sector, "--economy", economy)
+        m = cli_json(
+            "admin",
+            "member",
+            "add",
+            "--db",
+            db_url,
+            "--name",
+            name,
+            "--kind",
+            kind,
+            "--sector",
+            sector,
+            "--economy",
+            economy,
+        )
         flags = ["--read-only"] if read_only else []
         t = cli_json("admin", "token", "issue", m["id"], "--db", db_url, *flags)
         key_path = tmp_path / f"{m['id']}.pem"
         cli_json("admin", "key", "generate", m["id"], "--db", db_url, "--out", str(key_path))
         return TestMember(
-            id=m["id"], identity=m["identity"], name=name, token=t["token"],
-            token_id=t["token_id"], key_path=key_path,
-            key=SigningKey.from_pem(key_path.read_bytes()), db=db_url,
+            id=m["id"],
+            identity=m["identity"],
+            name=name,
+            token=t["token"],
+            token_id=t["token_id"],
+            key_path=key_path,
+            key=SigningKey.from_pem(key_path.read_bytes()),
+            db=db_url,
         )
 
     return make
@@ -172,7 +193,9 @@ def stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def indicator(tlp: str = "green", extra_markings: tuple[str, ...] = (), **props: Any) -> dict[str, Any]:
+def indicator(
+    tlp: str = "green", extra_markings: tuple[str, ...] = (), **props: Any
+) -> dict[str, Any]:
     now = stamp()
     obj: dict[str, Any] = {
         "type": "indicator",

@@ -217,11 +217,13 @@ class ApiClient:
             raise Unreachable(
                 f"cannot reach {self.base} (is the exchange running there, and the URL right?)"
             ) from exc
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ) as exc:
             raise InvalidInput(
-                f"{self.base} is not a usable URL: expected an API root such as "
-                f"{API_ROOT_EXAMPLE}"
+                f"{self.base} is not a usable URL: expected an API root such as {API_ROOT_EXAMPLE}"
             ) from exc
         except requests.RequestException as exc:
             raise ExchangeError(f"{method} {url}: {type(exc).__name__}") from exc
@@ -248,8 +250,7 @@ class ApiClient:
     def api_root(self) -> dict[str, Any]:
         """The API root's information; ExchangeError when the URL is not a TAXII API root."""
         not_root = ExchangeError(
-            f"{self.base} is not a TAXII API root: expected an API root such as "
-            f"{API_ROOT_EXAMPLE}"
+            f"{self.base} is not a TAXII API root: expected an API root such as {API_ROOT_EXAMPLE}"
         )
         try:
             answer = self.get("")

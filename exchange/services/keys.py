@@ -30,9 +30,7 @@ class KeyService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def _register(
-        self, member_id: str, public: VerifyKey, lifetime: timedelta | None
-    ) -> Key:
+    async def _register(self, member_id: str, public: VerifyKey, lifetime: timedelta | None) -> Key:
         member = await self.store.members.get_member(member_id)
         if lifetime is not None and not MIN_DURATION <= lifetime <= MAX_DURATION:
             raise InvalidInput(f"a key's validity must be {DURATION_RANGE}")
@@ -49,14 +47,18 @@ class KeyService:
         await self.store.members.add_key(key)
         return key
 
-    async def generate(self, member_id: str, lifetime: timedelta | None = None) -> tuple[Key, bytes]:
+    async def generate(
+        self, member_id: str, lifetime: timedelta | None = None
+    ) -> tuple[Key, bytes]:
         """A new key pair for a member: the public half registered, the private PEM returned."""
         await self.store.members.get_member(member_id)  # fail before making a key for nobody
         private = SigningKey.generate()
         key = await self._register(member_id, private.public, lifetime)
         return key, private.private_pem()
 
-    async def add(self, member_id: str, public_pem: bytes, lifetime: timedelta | None = None) -> Key:
+    async def add(
+        self, member_id: str, public_pem: bytes, lifetime: timedelta | None = None
+    ) -> Key:
         try:
             public = VerifyKey.from_pem(public_pem)
         except SignatureError as exc:
@@ -66,7 +68,9 @@ class KeyService:
     async def revoke(self, key_id: str, since: datetime | None = None) -> Key:
         return await self.store.members.revoke_key(key_id, format_ts(since or now()))
 
-    async def list_keys(self, member_id: str | None = None, expiring_days: int | None = None) -> list[Key]:
+    async def list_keys(
+        self, member_id: str | None = None, expiring_days: int | None = None
+    ) -> list[Key]:
         if member_id is not None:
             await self.store.members.get_member(member_id)
         keys = await self.store.members.list_keys(member_id)

@@ -39,16 +39,52 @@ _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 INBOUND_FIELDS = ("type", "tlp", "publisher", "sector")
 # The object types of STIX 2.1 (SDOs, SROs, SCOs and the meta objects); custom types are
 # accepted in inbound rules when they follow STIX's custom naming (``x-…``).
-STIX_TYPES = frozenset({
-    "attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident",
-    "indicator", "infrastructure", "intrusion-set", "location", "malware", "malware-analysis",
-    "note", "observed-data", "opinion", "report", "threat-actor", "tool", "vulnerability",
-    "relationship", "sighting", "marking-definition", "extension-definition",
-    "language-content", "artifact", "autonomous-system", "directory", "domain-name",
-    "email-addr", "email-message", "file", "ipv4-addr", "ipv6-addr", "mac-addr", "mutex",
-    "network-traffic", "process", "software", "url", "user-account", "windows-registry-key",
-    "x509-certificate",
-})
+STIX_TYPES = frozenset(
+    {
+        "attack-pattern",
+        "campaign",
+        "course-of-action",
+        "grouping",
+        "identity",
+        "incident",
+        "indicator",
+        "infrastructure",
+        "intrusion-set",
+        "location",
+        "malware",
+        "malware-analysis",
+        "note",
+        "observed-data",
+        "opinion",
+        "report",
+        "threat-actor",
+        "tool",
+        "vulnerability",
+        "relationship",
+        "sighting",
+        "marking-definition",
+        "extension-definition",
+        "language-content",
+        "artifact",
+        "autonomous-system",
+        "directory",
+        "domain-name",
+        "email-addr",
+        "email-message",
+        "file",
+        "ipv4-addr",
+        "ipv6-addr",
+        "mac-addr",
+        "mutex",
+        "network-traffic",
+        "process",
+        "software",
+        "url",
+        "user-account",
+        "windows-registry-key",
+        "x509-certificate",
+    }
+)
 _CUSTOM_TYPE = re.compile(r"^x-[a-z0-9][a-z0-9-]{0,245}$")
 READ_SUMMARY_PAGE = 1000
 
@@ -203,7 +239,11 @@ class MemberService:
     # --- standing rules -----------------------------------------------------------------------
 
     async def add_rule(
-        self, member_id: str, direction: str, effect: str, values: list[str],
+        self,
+        member_id: str,
+        direction: str,
+        effect: str,
+        values: list[str],
         field: str | None = None,
     ) -> StandingRule:
         member = await self.store.members.get_member(member_id)
@@ -294,8 +334,13 @@ class MemberService:
         if not versions:
             raise NotFound(f"no object {stix_id}")
         decision = await Access(self.store).reads(reader, versions)
-        return {"id": stix_id, "member": member_id, "allowed": decision.allowed,
-                "rule": decision.rule, "reason": decision.reason}
+        return {
+            "id": stix_id,
+            "member": member_id,
+            "allowed": decision.allowed,
+            "rule": decision.rule,
+            "reason": decision.reason,
+        }
 
     async def read_summary(self, member_id: str, auth: AuthService) -> dict[str, Any]:
         """What ``member_id`` reads of ``bulletins`` now (latest versions): counts by TLP and
@@ -324,20 +369,32 @@ class MemberService:
         publishers = []
         for identity, count in sorted(by_author.items(), key=lambda kv: (-kv[1], kv[0])):
             member = members.get(identity)
-            name = member.name if member is not None else (
-                "the exchange" if identity == self.publish.exchange_identity else None)
-            publishers.append({"identity": identity, "member": member.id if member else None,
-                               "name": name, "objects": count})
+            name = (
+                member.name
+                if member is not None
+                else ("the exchange" if identity == self.publish.exchange_identity else None)
+            )
+            publishers.append(
+                {
+                    "identity": identity,
+                    "member": member.id if member else None,
+                    "name": name,
+                    "objects": count,
+                }
+            )
         # In force on what it reads: its own inbound filters, and every publisher's outbound
         # rules (they decide whom each publisher's objects reach).
-        rules = [r for r in await self.store.sharing.list_rules()
-                 if (r.member == member_id and r.direction is RuleDirection.INBOUND)
-                 or r.direction is RuleDirection.OUTBOUND]
+        rules = [
+            r
+            for r in await self.store.sharing.list_rules()
+            if (r.member == member_id and r.direction is RuleDirection.INBOUND)
+            or r.direction is RuleDirection.OUTBOUND
+        ]
         return {
             "member": member_id,
             "objects": total,
-            "by_tlp": {t.value: by_tlp.get(t.value, 0) for t in Tlp} | (
-                {"none": by_tlp["none"]} if "none" in by_tlp else {}),
+            "by_tlp": {t.value: by_tlp.get(t.value, 0) for t in Tlp}
+            | ({"none": by_tlp["none"]} if "none" in by_tlp else {}),
             "by_publisher": publishers,
             "rules": [rule_json(r) for r in rules],
         }
@@ -350,4 +407,3 @@ class MemberService:
         if publisher is not None and all(f.author_identity != publisher.identity for f in facts):
             raise NotFound(f"no object {stix_id}")
         return await self.store.statuses.list_deliveries(stix_id)
-

@@ -14,8 +14,9 @@ log = structlog.get_logger("exchange.periodic")
 
 
 class Periodic:
-    def __init__(self, name: str, job: Callable[[], Awaitable[object]], every: float,
-                 run_first: bool = False) -> None:
+    def __init__(
+        self, name: str, job: Callable[[], Awaitable[object]], every: float, run_first: bool = False
+    ) -> None:
         self.name = name
         self.job = job
         self.every = every

@@ -139,8 +139,11 @@ def _ends(value: dict[str, Any]) -> tuple[str, ...]:
     if value.get("type") == "relationship":
         refs = [value.get("source_ref"), value.get("target_ref")]
     elif value.get("type") == "sighting":
-        refs = [value.get("sighting_of_ref"), *value.get("observed_data_refs", []),
-                *value.get("where_sighted_refs", [])]
+        refs = [
+            value.get("sighting_of_ref"),
+            *value.get("observed_data_refs", []),
+            *value.get("where_sighted_refs", []),
+        ]
     else:
         return ()
     return tuple(r for r in refs if isinstance(r, str))
@@ -194,8 +197,10 @@ class StructureCheck:
                 continue
             if _has_lone_surrogate(c.raw):
                 c.value = c.raw.value if isinstance(c.raw.value, dict) else {}
-                c.refuse(RefusalCode.INVALID_TEXT,
-                         "a string of the object holds a lone UTF-16 surrogate (not Unicode text)")
+                c.refuse(
+                    RefusalCode.INVALID_TEXT,
+                    "a string of the object holds a lone UTF-16 surrogate (not Unicode text)",
+                )
                 continue
             reason = structure_error(c.raw.value)
             if reason is not None:
@@ -223,8 +228,10 @@ class SignatureCheck:
         authors: dict[str, Member | None] = {}
         for c in batch.live:
             if c.value.get("id") in TLP_MARKINGS:
-                c.refuse(RefusalCode.TLP_BUILT_IN,
-                         "TLP 2.0 marking definitions are built into the exchange; do not post them")
+                c.refuse(
+                    RefusalCode.TLP_BUILT_IN,
+                    "TLP 2.0 marking definitions are built into the exchange; do not post them",
+                )
                 continue
             block = signature_block(c.value)
             if block is None:
@@ -249,38 +256,47 @@ class SignatureCheck:
                 # STIX 2.1 gives cyber-observables no created_by_ref: the signing key's
                 # owner is their author, everywhere the sharing rules look.
                 if author_ref is not None:
-                    c.refuse(RefusalCode.OBSERVABLE_AUTHOR,
-                             "a cyber-observable carries no created_by_ref in STIX 2.1: "
-                             "remove it (the owner of the signing key is the author)")
+                    c.refuse(
+                        RefusalCode.OBSERVABLE_AUTHOR,
+                        "a cyber-observable carries no created_by_ref in STIX 2.1: "
+                        "remove it (the owner of the signing key is the author)",
+                    )
                     continue
                 author_ref = key.identity
             elif not isinstance(author_ref, str):
-                c.refuse(RefusalCode.AUTHOR_MISSING,
-                         "created_by_ref is missing: a signed object names its author")
+                c.refuse(
+                    RefusalCode.AUTHOR_MISSING,
+                    "created_by_ref is missing: a signed object names its author",
+                )
                 continue
             if key.identity != author_ref:
-                c.refuse(RefusalCode.KEY_NOT_AUTHOR,
-                         f"key {key_id} is not a key of {author_ref} (created_by_ref)")
+                c.refuse(
+                    RefusalCode.KEY_NOT_AUTHOR,
+                    f"key {key_id} is not a key of {author_ref} (created_by_ref)",
+                )
                 continue
             when = _version_time(c.value)
             at = parse_ts(when) if when else now()
             problem = key_window_problem(key, at)
             if problem is not None:
                 revoked = key.revoked_since is not None and at >= key.revoked_since
-                c.refuse(RefusalCode.KEY_REVOKED if revoked else RefusalCode.KEY_NOT_VALID,
-                         problem)
+                c.refuse(RefusalCode.KEY_REVOKED if revoked else RefusalCode.KEY_NOT_VALID, problem)
                 continue
             if author_ref not in authors:
                 authors[author_ref] = await self.store.members.get_member_by_identity(author_ref)
             c.author = authors[author_ref]
             if c.author is None and author_ref != batch.exchange_identity:
-                c.refuse(RefusalCode.AUTHOR_UNKNOWN,
-                         f"created_by_ref {author_ref} is not a member of the exchange")
+                c.refuse(
+                    RefusalCode.AUTHOR_UNKNOWN,
+                    f"created_by_ref {author_ref} is not a member of the exchange",
+                )
                 continue
             # Whoever posts it: a suspended member's objects are refused, relays included.
             if c.author is not None and c.author.status is not MemberStatus.ACTIVE:
-                c.refuse(RefusalCode.AUTHOR_SUSPENDED,
-                         f"the author {author_ref} is suspended; its objects are refused")
+                c.refuse(
+                    RefusalCode.AUTHOR_SUSPENDED,
+                    f"the author {author_ref} is suspended; its objects are refused",
+                )
                 continue
             c.key = key
             c.author_identity = author_ref
@@ -293,7 +309,9 @@ class SignatureCheck:
             chunk = items[start : start + CPU_CHUNK]
             work = [(c.value, c.key.public_key if c.key else None) for c in chunk]
             jobs.append(loop.run_in_executor(self.executor, cpu_stage, work))
-        for start, reasons in zip(range(0, len(items), CPU_CHUNK), await asyncio.gather(*jobs), strict=True):
+        for start, reasons in zip(
+            range(0, len(items), CPU_CHUNK), await asyncio.gather(*jobs), strict=True
+        ):
             for c, reason in zip(items[start : start + CPU_CHUNK], reasons, strict=True):
                 if reason is not None:
                     c.refuse(*reason)
@@ -324,8 +342,12 @@ class SharingCheck:
 
     async def __call__(self, batch: Batch) -> None:
         live = batch.live
-        refs = {r for c in live for r in c.value.get("object_marking_refs", []) or []
-                if isinstance(r, str)}
+        refs = {
+            r
+            for c in live
+            for r in c.value.get("object_marking_refs", []) or []
+            if isinstance(r, str)
+        }
         posted_markings = {c.stix_id for c in live if c.value.get("type") == "marking-definition"}
         wanted = sorted((refs | posted_markings) - TLP_MARKINGS.keys())
         stored_audiences = await self.store.objects.audience_markings(wanted)
@@ -351,7 +373,8 @@ class SharingCheck:
                 markings.add(c.stix_id)
                 version = c.version_text
                 marking_versions.setdefault(c.stix_id, set()).add(
-                    normalise_ts(version) if version else "")
+                    normalise_ts(version) if version else ""
+                )
                 if c.audience_entries is not None:
                     audiences[c.stix_id] = (c.author_identity, c.audience_entries)
             if c.author is not None and c.author.id != batch.poster.member:
@@ -367,8 +390,9 @@ class SharingCheck:
         value = c.value
         refs = value.get("object_marking_refs", [])
         if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-            raise Refusal(RefusalCode.MARKING_REFS_INVALID,
-                          "object_marking_refs must be a list of ids")
+            raise Refusal(
+                RefusalCode.MARKING_REFS_INVALID, "object_marking_refs must be a list of ids"
+            )
         if value.get("type") == "marking-definition":
             # STIX 2.1 marking definitions are never versioned, and an audience that could
             # change would change who reads every object that already references it.
@@ -383,8 +407,9 @@ class SharingCheck:
             ext = (value.get("extensions") or {}).get(AUDIENCE_EXTENSION_ID)
             if ext is not None:
                 if not isinstance(ext, dict):
-                    raise Refusal(RefusalCode.AUDIENCE_INVALID,
-                                  "the audience extension must be an object")
+                    raise Refusal(
+                        RefusalCode.AUDIENCE_INVALID, "the audience extension must be an object"
+                    )
                 c.audience_entries = parse_audience_entries(ext.get("audience"))
             return
         tlps = [TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS]
@@ -418,27 +443,37 @@ class SharingCheck:
     async def _relay(self, c: Candidate, poster: Principal, access: Access) -> None:
         assert c.author is not None
         if c.tlp is Tlp.AMBER_STRICT:
-            c.refuse(RefusalCode.RELAY_STRICT,
-                     "TLP:AMBER+STRICT objects may not be re-posted by another member")
+            c.refuse(
+                RefusalCode.RELAY_STRICT,
+                "TLP:AMBER+STRICT objects may not be re-posted by another member",
+            )
             return
         if c.tlp not in RELAYABLE:
-            c.refuse(RefusalCode.RELAY_TLP,
-                     "only TLP:CLEAR and TLP:GREEN objects of another member may be relayed")
+            c.refuse(
+                RefusalCode.RELAY_TLP,
+                "only TLP:CLEAR and TLP:GREEN objects of another member may be relayed",
+            )
             return
         # The poster must be able to read what it relays: the policy's `sees-with-ends`
         # table, on the object as it would be stored (the poster's inbound filters are its
         # own preference, not a limit on relaying).
         ends = _ends(c.value) if c.value.get("type") in ENDS_TYPES else ()
         facts = ObjectFacts(
-            stix_id=c.stix_id, type=str(c.value.get("type")), tlp=c.tlp,
-            author_identity=c.author.identity, author_sector=c.author.sector,
-            audience=c.audience, deleted=False, ends=tuple(dict.fromkeys(ends)),
+            stix_id=c.stix_id,
+            type=str(c.value.get("type")),
+            tlp=c.tlp,
+            author_identity=c.author.identity,
+            author_sector=c.author.sector,
+            audience=c.audience,
+            deleted=False,
+            ends=tuple(dict.fromkeys(ends)),
         )
         decision = await access.sees_with_ends(poster, facts)
         if not decision.allowed:
-            c.refuse(RefusalCode.RELAY_UNREADABLE,
-                     "you may relay only objects the sharing rules let you read "
-                     f"({decision.reason})")
+            c.refuse(
+                RefusalCode.RELAY_UNREADABLE,
+                f"you may relay only objects the sharing rules let you read ({decision.reason})",
+            )
 
 
 InsertListener = Callable[[list[InsertResult]], Awaitable[None]]
@@ -470,8 +505,11 @@ class PublishService:
         """Check and store the objects of one TAXII envelope; the status says what became of each."""
         requested = format_ts(now())
         raw = split_envelope(body)
-        batch = Batch(poster=poster, items=[Candidate(raw=r) for r in raw],
-                      exchange_identity=self.exchange_identity)
+        batch = Batch(
+            poster=poster,
+            items=[Candidate(raw=r) for r in raw],
+            exchange_identity=self.exchange_identity,
+        )
         for check in self.checks:
             if batch.live:
                 await check(batch)
@@ -510,27 +548,40 @@ class PublishService:
         for index, c in enumerate(batch.items):
             version = c.version_text
             if c.failure is not None:
-                failures.append(StatusFailure(
-                    id=c.failure_id(index), version=c.failure_version(requested),
-                    message=c.failure,
-                ))
+                failures.append(
+                    StatusFailure(
+                        id=c.failure_id(index),
+                        version=c.failure_version(requested),
+                        message=c.failure,
+                    )
+                )
                 continue
             result = by_candidate[id(c)]
             if result.outcome is InsertOutcome.CONFLICT:
-                code = (RefusalCode.MARKING_IMMUTABLE
-                        if c.value.get("type") == "marking-definition"
-                        else RefusalCode.VERSION_CONFLICT)
-                failures.append(StatusFailure(
-                    id=c.stix_id, version=version or result.version,
-                    message=Refusal(
-                        code, "a different object with this id and version is stored already"
-                    ).text,
-                ))
+                code = (
+                    RefusalCode.MARKING_IMMUTABLE
+                    if c.value.get("type") == "marking-definition"
+                    else RefusalCode.VERSION_CONFLICT
+                )
+                failures.append(
+                    StatusFailure(
+                        id=c.stix_id,
+                        version=version or result.version,
+                        message=Refusal(
+                            code, "a different object with this id and version is stored already"
+                        ).text,
+                    )
+                )
             else:
-                successes.append(StatusSuccess(
-                    id=c.stix_id, version=version or result.version,
-                    message="stored already" if result.outcome is InsertOutcome.DUPLICATE else None,
-                ))
+                successes.append(
+                    StatusSuccess(
+                        id=c.stix_id,
+                        version=version or result.version,
+                        message="stored already"
+                        if result.outcome is InsertOutcome.DUPLICATE
+                        else None,
+                    )
+                )
         return Status(
             id=status_id,
             member=poster.member or "",
@@ -583,21 +634,23 @@ class PublishService:
                 continue
             refs = value.get("object_marking_refs", [])
             tlp = next((TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS), None)
-            news.append(NewObject(
-                stix_id=value["id"],
-                type=value["type"],
-                spec_version="2.1",
-                version=version,
-                version_text=version_text,
-                created=normalise_ts(value["created"]),
-                author_identity=value.get("created_by_ref"),
-                poster_member=None,
-                tlp=tlp,
-                audience=object_audience(tlp, None) if tlp else (),
-                ends=(),
-                markings=tuple(refs),
-                body=raw.text,
-            ))
+            news.append(
+                NewObject(
+                    stix_id=value["id"],
+                    type=value["type"],
+                    spec_version="2.1",
+                    version=version,
+                    version_text=version_text,
+                    created=normalise_ts(value["created"]),
+                    author_identity=value.get("created_by_ref"),
+                    poster_member=None,
+                    tlp=tlp,
+                    audience=object_audience(tlp, None) if tlp else (),
+                    ends=(),
+                    markings=tuple(refs),
+                    body=raw.text,
+                )
+            )
         results = await self.store.objects.insert_objects(news)
         inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
         if inserted:
@@ -610,27 +663,32 @@ class PublishService:
         them. Each object carries one TLP marking and no audience."""
         news = []
         for value in objects:
-            signed = sign_object(dict(value, created_by_ref=self.exchange_identity)
-                                 if "created_by_ref" not in value else dict(value),
-                                 self.exchange_key)
+            signed = sign_object(
+                dict(value, created_by_ref=self.exchange_identity)
+                if "created_by_ref" not in value
+                else dict(value),
+                self.exchange_key,
+            )
             refs = signed.get("object_marking_refs", [])
             tlp = next((TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS), None)
-            news.append(NewObject(
-                stix_id=signed["id"],
-                type=signed["type"],
-                spec_version="2.1",
-                version=normalise_ts(signed.get("modified") or signed["created"]),
-                version_text=signed.get("modified") or signed["created"],
-                created=normalise_ts(signed["created"]),
-                author_identity=signed["created_by_ref"],
-                poster_member=None,
-                tlp=tlp,
-                audience=object_audience(tlp, None) if tlp else (),
-                ends=(),
-                markings=tuple(refs),
-                key_id=_signing_key_id(signed),
-                body=json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
-            ))
+            news.append(
+                NewObject(
+                    stix_id=signed["id"],
+                    type=signed["type"],
+                    spec_version="2.1",
+                    version=normalise_ts(signed.get("modified") or signed["created"]),
+                    version_text=signed.get("modified") or signed["created"],
+                    created=normalise_ts(signed["created"]),
+                    author_identity=signed["created_by_ref"],
+                    poster_member=None,
+                    tlp=tlp,
+                    audience=object_audience(tlp, None) if tlp else (),
+                    ends=(),
+                    markings=tuple(refs),
+                    key_id=_signing_key_id(signed),
+                    body=json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
+                )
+            )
         results = await self.store.objects.insert_objects(news)
         inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
         if inserted:

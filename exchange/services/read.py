@@ -169,8 +169,11 @@ class ReadService:
         default_versions = ("all",) if scope.startswith("versions") else ("last",)
         flt = parse_filter(params, allow=allow, default_versions=default_versions)
         if fixed is not None:
-            flt = flt.model_copy(update={"ids": fixed.ids, "versions": fixed.versions}
-                                 if scope.startswith("versions") else {"ids": fixed.ids})
+            flt = flt.model_copy(
+                update={"ids": fixed.ids, "versions": fixed.versions}
+                if scope.startswith("versions")
+                else {"ids": fixed.ids}
+            )
         after = 0
         next_values = params.get("next", [])
         if next_values:
@@ -183,55 +186,78 @@ class ReadService:
                     "same added_after and match[...] filters with next (limit may change)"
                 )
         page: Page = await self.store.objects.read_objects(
-            reader, ReadQuery(collection=collection.alias, filter=flt, after_seq=after,
-                              limit=limit),
+            reader,
+            ReadQuery(collection=collection.alias, filter=flt, after_seq=after, limit=limit),
             with_body=with_body,
         )
         next_cursor = (
             self.cursors.encode(cursor_scope, flt, page.objects[-1].seq)
-            if page.more and page.objects else None
+            if page.more and page.objects
+            else None
         )
         return PageResult(objects=page.objects, more=page.more, next=next_cursor)
 
     async def objects(
         self, principal: Principal, collection: Collection, params: Mapping[str, Sequence[str]]
     ) -> PageResult:
-        result = await self.page(principal, collection, params, scope="objects",
-                                 allow=OBJECT_FILTERS)
+        result = await self.page(
+            principal, collection, params, scope="objects", allow=OBJECT_FILTERS
+        )
         self._delivered(principal, result.objects)
         return result
 
     async def manifest(
         self, principal: Principal, collection: Collection, params: Mapping[str, Sequence[str]]
     ) -> PageResult:
-        return await self.page(principal, collection, params, scope="manifest",
-                               allow=OBJECT_FILTERS, with_body=False)
+        return await self.page(
+            principal, collection, params, scope="manifest", allow=OBJECT_FILTERS, with_body=False
+        )
 
     async def object(
-        self, principal: Principal, collection: Collection, stix_id: str,
+        self,
+        principal: Principal,
+        collection: Collection,
+        stix_id: str,
         params: Mapping[str, Sequence[str]],
     ) -> PageResult:
-        result = await self.page(principal, collection, params, scope=f"object:{stix_id}",
-                                 allow=OBJECT_BY_ID_FILTERS, fixed=ObjectFilter(ids=(stix_id,)))
+        result = await self.page(
+            principal,
+            collection,
+            params,
+            scope=f"object:{stix_id}",
+            allow=OBJECT_BY_ID_FILTERS,
+            fixed=ObjectFilter(ids=(stix_id,)),
+        )
         if not result.objects and not params.get("next"):
             raise NotFound(f"no object {stix_id}")
         self._delivered(principal, result.objects)
         return result
 
     async def versions(
-        self, principal: Principal, collection: Collection, stix_id: str,
+        self,
+        principal: Principal,
+        collection: Collection,
+        stix_id: str,
         params: Mapping[str, Sequence[str]],
     ) -> PageResult:
         result = await self.page(
-            principal, collection, params, scope=f"versions:{stix_id}", allow=VERSION_FILTERS,
-            fixed=ObjectFilter(ids=(stix_id,), versions=("all",)), with_body=False,
+            principal,
+            collection,
+            params,
+            scope=f"versions:{stix_id}",
+            allow=VERSION_FILTERS,
+            fixed=ObjectFilter(ids=(stix_id,), versions=("all",)),
+            with_body=False,
         )
         if not result.objects and not params.get("next"):
             raise NotFound(f"no object {stix_id}")
         return result
 
     async def delete(
-        self, principal: Principal, collection: Collection, stix_id: str,
+        self,
+        principal: Principal,
+        collection: Collection,
+        stix_id: str,
         params: Mapping[str, Sequence[str]],
     ) -> int:
         # The reader's own inbound filters choose what it receives; they never stop a
@@ -240,8 +266,11 @@ class ReadService:
         flt = parse_filter(params, allow=OBJECT_BY_ID_FILTERS, default_versions=("all",))
         page = await self.store.objects.read_objects(
             reader,
-            ReadQuery(collection=collection.alias,
-                      filter=flt.model_copy(update={"ids": (stix_id,)}), limit=10_000),
+            ReadQuery(
+                collection=collection.alias,
+                filter=flt.model_copy(update={"ids": (stix_id,)}),
+                limit=10_000,
+            ),
             with_body=False,
         )
         if not page.objects:

@@ -95,7 +95,9 @@ class WitnessClient:
             if not lines:
                 log.warning("witness answered without a valid cosignature", witness=witness.name)
                 return
-            await self.store.log.save_log_witness_cosignature(head, witness.name, lines[0] + "\n", size)
+            await self.store.log.save_log_witness_cosignature(
+                head, witness.name, lines[0] + "\n", size
+            )
             return
 
     def start(self) -> None:

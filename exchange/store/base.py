@@ -94,13 +94,17 @@ class ObjectRepository(Protocol):
         transaction: objects and status commit together, or (when anything fails, ``status``
         raising included) neither does."""
 
-    async def read_objects(self, reader: Principal, query: ReadQuery, with_body: bool = True) -> Page:
+    async def read_objects(
+        self, reader: Principal, query: ReadQuery, with_body: bool = True
+    ) -> Page:
         """One page of what ``reader`` may read, in date_added order, policy applied in the query."""
 
     async def object_authors(self, stix_ids: Sequence[str]) -> dict[str, str | None]:
         """Author identity of each id the exchange holds (any version, withdrawn included)."""
 
-    async def audience_markings(self, marking_ids: Sequence[str]) -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
+    async def audience_markings(
+        self, marking_ids: Sequence[str]
+    ) -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
         """For stored audience markings: id -> (id, author identity, audience entries)."""
 
     async def object_facts(self, stix_id: str) -> list[ObjectFacts]:
@@ -127,7 +131,9 @@ class StatusRepository(Protocol):
     async def expire_statuses(self, before: str) -> int: ...
 
     # --- delivery ledger
-    async def record_deliveries(self, member_id: str, objects: Sequence[StoredObject], when: str) -> None: ...
+    async def record_deliveries(
+        self, member_id: str, objects: Sequence[StoredObject], when: str
+    ) -> None: ...
     async def list_deliveries(self, stix_id: str) -> list[Delivery]: ...
 
 
@@ -165,7 +171,9 @@ class LogRepository(Protocol):
         """The newest signed head (of that size), with its cosignatures."""
 
     async def log_heads_of_size(self, tree_size: int) -> list[TreeHead]: ...
-    async def add_log_cosignature(self, head: TreeHead, cosig: Cosignature, created: str) -> None: ...
+    async def add_log_cosignature(
+        self, head: TreeHead, cosig: Cosignature, created: str
+    ) -> None: ...
     async def log_witness_size(self, witness: str) -> int:
         """The tree size a C2SP witness last cosigned (0: never)."""
 

@@ -67,7 +67,8 @@ class PgChannel:
             conn: Any = None
             try:
                 conn = await asyncpg.connect(
-                    self.store.url, timeout=10,
+                    self.store.url,
+                    timeout=10,
                     server_settings={"application_name": LISTEN_APPLICATION_NAME},
                 )
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())

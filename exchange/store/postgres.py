@@ -85,9 +85,12 @@ class PostgresStore(SqlStore):
         # JIT, whose compile time then dwarfs the index probes it runs; and the exchange's
         # reads are index lookups that the default random_page_cost (tuned for spinning
         # disks) talks the planner out of.
-        self._server_settings = {"jit": "off", "random_page_cost": "1.1",
-                                 "plan_cache_mode": "force_generic_plan",
-                                 **(server_settings or {})}
+        self._server_settings = {
+            "jit": "off",
+            "random_page_cost": "1.1",
+            "plan_cache_mode": "force_generic_plan",
+            **(server_settings or {}),
+        }
 
     async def open(self) -> None:
         try:

@@ -176,25 +176,38 @@ class FactSql:
         if f is Fact.READER_SUSPENDED:
             return const(r.suspended)
         if f is Fact.INBOUND_DROPS:
-            return neg(conj(*(self._inbound_keeps(rule.field, tuple(rule.values))
-                              for rule in r.inbound)))
+            return neg(
+                conj(*(self._inbound_keeps(rule.field, tuple(rule.values)) for rule in r.inbound))
+            )
         if f is Fact.READER_IS_PUBLISHER:
             if r.identity is None:
                 return FALSE
             return raw(Sql().add(f"{a}.author_identity = ?", r.identity))
         if f is Fact.IS_MARKING:
-            return raw(Sql().add(f"{a}.type = 'marking-definition'"),
-                       Sql().add(f"{a}.type <> 'marking-definition'"))
+            return raw(
+                Sql().add(f"{a}.type = 'marking-definition'"),
+                Sql().add(f"{a}.type <> 'marking-definition'"),
+            )
         if f is Fact.PUBLISHED_FOR_EVERYONE:
             if PUBLIC not in r.matches:
                 return FALSE
-            return raw(Sql().add(
-                f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {self.latest}"
-                " AND aud.principal = ?)", PUBLIC))
+            return raw(
+                Sql().add(
+                    f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {self.latest}"
+                    " AND aud.principal = ?)",
+                    PUBLIC,
+                )
+            )
         if f is Fact.AUDIENCE_MET:
-            return raw(Sql().add(
-                f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {self.latest}"
-                " AND aud.principal IN ").in_list(r.matches).add(")"))
+            return raw(
+                Sql()
+                .add(
+                    f"EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = {self.latest}"
+                    " AND aud.principal IN "
+                )
+                .in_list(r.matches)
+                .add(")")
+            )
         if f is Fact.OUTBOUND_REFUSES:
             return self._exists_not(self._outbound_refuses())
         if f is Fact.END_UNSEEN:
@@ -223,9 +236,15 @@ class FactSql:
         if fld == "publisher":
             return raw(Sql().add(f"{a}.author_identity IN ").in_list(values))
         if fld == "sector":
-            return raw(Sql().add(
-                f"EXISTS (SELECT 1 FROM members pm WHERE pm.identity = {a}.author_identity"
-                " AND pm.sector IN ").in_list(values).add(")"))
+            return raw(
+                Sql()
+                .add(
+                    f"EXISTS (SELECT 1 FROM members pm WHERE pm.identity = {a}.author_identity"
+                    " AND pm.sector IN "
+                )
+                .in_list(values)
+                .add(")")
+            )
         return TRUE
 
     def _outbound_refuses(self) -> Sql:

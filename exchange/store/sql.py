@@ -29,24 +29,42 @@ if TYPE_CHECKING:
 # What a transaction that was cut halfway would leave behind, if the store ever let it: each
 # query lists the offending ids (none, always, since every write is one transaction).
 CONSISTENCY_CHECKS: tuple[tuple[str, str], ...] = (
-    ("an object version without its audience", "SELECT o.stix_id FROM objects o"
-     " WHERE o.type <> 'marking-definition' AND NOT EXISTS"
-     " (SELECT 1 FROM object_audience a WHERE a.seq = o.seq)"),
-    ("a relationship or sighting without its ends", "SELECT o.stix_id FROM objects o"
-     " WHERE o.type IN ('relationship', 'sighting') AND NOT EXISTS"
-     " (SELECT 1 FROM object_ends e WHERE e.seq = o.seq)"),
-    ("an object whose latest live version is not its head", "SELECT o.stix_id FROM objects o"
-     " WHERE o.deleted_at IS NULL AND o.key_revoked_at IS NULL AND NOT EXISTS"
-     " (SELECT 1 FROM objects l WHERE l.stix_id = o.stix_id AND l.deleted_at IS NULL"
-     " AND l.key_revoked_at IS NULL AND l.version > o.version) AND NOT EXISTS"
-     " (SELECT 1 FROM object_heads h WHERE h.stix_id = o.stix_id AND h.head_seq = o.seq)"),
-    ("a head that is not a live version", "SELECT h.stix_id FROM object_heads h"
-     " WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.seq = h.head_seq"
-     " AND o.stix_id = h.stix_id AND o.deleted_at IS NULL AND o.key_revoked_at IS NULL)"),
-    ("an audience marking without its entries", "SELECT am.marking_id FROM audience_markings am"
-     " WHERE NOT EXISTS (SELECT 1 FROM marking_audience ma WHERE ma.marking_id = am.marking_id)"),
-    ("the clock behind the stored objects", "SELECT c.last_seq FROM clock c"
-     " WHERE c.last_seq < (SELECT COALESCE(MAX(seq), 0) FROM objects)"),
+    (
+        "an object version without its audience",
+        "SELECT o.stix_id FROM objects o"
+        " WHERE o.type <> 'marking-definition' AND NOT EXISTS"
+        " (SELECT 1 FROM object_audience a WHERE a.seq = o.seq)",
+    ),
+    (
+        "a relationship or sighting without its ends",
+        "SELECT o.stix_id FROM objects o"
+        " WHERE o.type IN ('relationship', 'sighting') AND NOT EXISTS"
+        " (SELECT 1 FROM object_ends e WHERE e.seq = o.seq)",
+    ),
+    (
+        "an object whose latest live version is not its head",
+        "SELECT o.stix_id FROM objects o"
+        " WHERE o.deleted_at IS NULL AND o.key_revoked_at IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM objects l WHERE l.stix_id = o.stix_id AND l.deleted_at IS NULL"
+        " AND l.key_revoked_at IS NULL AND l.version > o.version) AND NOT EXISTS"
+        " (SELECT 1 FROM object_heads h WHERE h.stix_id = o.stix_id AND h.head_seq = o.seq)",
+    ),
+    (
+        "a head that is not a live version",
+        "SELECT h.stix_id FROM object_heads h"
+        " WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.seq = h.head_seq"
+        " AND o.stix_id = h.stix_id AND o.deleted_at IS NULL AND o.key_revoked_at IS NULL)",
+    ),
+    (
+        "an audience marking without its entries",
+        "SELECT am.marking_id FROM audience_markings am"
+        " WHERE NOT EXISTS (SELECT 1 FROM marking_audience ma WHERE ma.marking_id = am.marking_id)",
+    ),
+    (
+        "the clock behind the stored objects",
+        "SELECT c.last_seq FROM clock c"
+        " WHERE c.last_seq < (SELECT COALESCE(MAX(seq), 0) FROM objects)",
+    ),
 )
 
 
@@ -162,7 +180,6 @@ class SqlStore(ABC):
 
     async def lock_ingest(self, tx: Tx) -> None:
         """Serialise ingest across processes; SQLite's write lock already does."""
-
 
     def notification_channel(self, name: str) -> PgChannel | None:
         return None

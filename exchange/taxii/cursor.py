@@ -62,7 +62,8 @@ class Cursors:
     def decode_event(self, scope: str, event_id: str) -> int:
         raw = _unb64(event_id.strip())
         payload = (
-            unseal(self._secret, raw, b"event\0" + scope.encode("utf-8")) if raw is not None
+            unseal(self._secret, raw, b"event\0" + scope.encode("utf-8"))
+            if raw is not None
             else None
         )
         if payload is None or len(payload) != 8:

@@ -117,11 +117,16 @@ def _split_array(text: str, i: int, measure: bool) -> tuple[list[RawObject], int
         extent = value_extent(text, i) if measure and text[i : i + 1] in ("{", "[") else None
         if extent is not None and extent[1] > MAX_OBJECT_DEPTH:
             i = extent[0]
-            out.append(RawObject(
-                text=text[start:i], value=None,
-                problem=(RefusalCode.TOO_DEEP,
-                         f"the object nests arrays and objects more than {MAX_OBJECT_DEPTH} deep"),
-            ))
+            out.append(
+                RawObject(
+                    text=text[start:i],
+                    value=None,
+                    problem=(
+                        RefusalCode.TOO_DEEP,
+                        f"the object nests arrays and objects more than {MAX_OBJECT_DEPTH} deep",
+                    ),
+                )
+            )
         else:
             value, i = _decode(text, i)
             out.append(RawObject(text=text[start:i], value=value))

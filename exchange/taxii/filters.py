@@ -12,8 +12,15 @@ from exchange.timeutil import normalise_ts
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*--[0-9a-fA-F-]{36}$")
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DIGITS = re.compile(r"[0-9]{1,18}")
-KNOWN = {"added_after", "limit", "next", "match[id]", "match[type]", "match[version]",
-         "match[spec_version]"}
+KNOWN = {
+    "added_after",
+    "limit",
+    "next",
+    "match[id]",
+    "match[type]",
+    "match[version]",
+    "match[spec_version]",
+}
 
 
 def _split(values: Sequence[str]) -> list[str]:

@@ -42,9 +42,7 @@ def check_accept(header: str | None) -> None:
     for media, q in _media_types(header):
         if q > 0 and (media in _ACCEPTED_TAXII or media in _ANY):
             return
-    raise NotAcceptable(
-        f"cannot answer with {header!r}: the exchange serves {TAXII}"
-    )
+    raise NotAcceptable(f"cannot answer with {header!r}: the exchange serves {TAXII}")
 
 
 def accepts_event_stream(header: str | None) -> bool:

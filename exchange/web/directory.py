@@ -36,8 +36,7 @@ async def deliveries(request: web.Request) -> web.Response:
         {
             "id": stix_id,
             "deliveries": [
-                {"member": d.member, "version": d.version, "delivered": d.delivered}
-                for d in found
+                {"member": d.member, "version": d.version, "delivered": d.delivered} for d in found
             ],
         }
     )

@@ -122,7 +122,9 @@ async def _errors_as_taxii(
     except Exception:
         log.exception("unhandled error", path=request.path)
         return taxii_error(
-            500, "Internal server error", "the exchange could not answer; see request id",
+            500,
+            "Internal server error",
+            "the exchange could not answer; see request id",
             request_id,
         )
 
@@ -154,8 +156,9 @@ async def read_body(request: web.Request, handler: Handler) -> web.StreamRespons
             async with asyncio.timeout(settings.body_timeout_seconds):
                 await request.read()  # kept: the handler's read() returns it
         except TimeoutError:
-            log.warning("request body too slow", path=request.path,
-                        seconds=settings.body_timeout_seconds)
+            log.warning(
+                "request body too slow", path=request.path, seconds=settings.body_timeout_seconds
+            )
             raise errors.RequestTimeout(
                 f"the request body did not arrive within {settings.body_timeout_seconds:g} s"
             ) from None

@@ -201,8 +201,12 @@ class EventStream:
             coalescer = self.services.coalescer
             # committed before the read below starts
             head: int = await coalescer.run("head", read.head)
-            query = ReadQuery(collection=self.collection.alias, filter=self.flt,
-                              after_seq=self.cursor, limit=self.batch)
+            query = ReadQuery(
+                collection=self.collection.alias,
+                filter=self.flt,
+                after_seq=self.cursor,
+                limit=self.batch,
+            )
             reader = self.reader
             page: Page = await coalescer.run(
                 ("page", reader, query, head),
@@ -229,8 +233,10 @@ class EventStream:
                 return None
             behind = head - max(self.cursor, self.connected_head)
             if behind > self.queue_limit:
-                return (f"fell more than {self.queue_limit} objects behind;"
-                        " reconnect with Last-Event-ID")
+                return (
+                    f"fell more than {self.queue_limit} objects behind;"
+                    " reconnect with Last-Event-ID"
+                )
 
     async def run(self) -> None:
         try:
@@ -314,8 +320,9 @@ async def events(request: web.Request) -> web.StreamResponse:
         cursor = head if start is None else start
         response = web.StreamResponse(status=200, headers=_headers(request))
         await response.prepare(request)
-        stream = EventStream(request, response, services, collection, principal, flt,
-                             subscription, cursor, head)
+        stream = EventStream(
+            request, response, services, collection, principal, flt, subscription, cursor, head
+        )
         try:
             preamble = f"retry: {RETRY_MILLISECONDS}\n"
             if not resumed:

@@ -205,8 +205,12 @@ async def manifest(request: web.Request) -> web.Response:
         body["next"] = page.next
     if page.objects:
         body["objects"] = [
-            {"id": o.stix_id, "date_added": o.date_added, "version": o.version_as_written,
-             "media_type": STIX}
+            {
+                "id": o.stix_id,
+                "date_added": o.date_added,
+                "version": o.version_as_written,
+                "media_type": STIX,
+            }
             for o in page.objects
         ]
     return taxii_response(body, page=page)

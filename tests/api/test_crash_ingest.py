@@ -52,16 +52,20 @@ class Posters:
         self.acknowledged: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self._post, args=(m,), daemon=True)
-                        for m in members]
+        self.threads = [
+            threading.Thread(target=self._post, args=(m,), daemon=True) for m in members
+        ]
 
     def _post(self, member: Any) -> None:
         while not self.stopping.is_set():
             objects = [member.sign(indicator("green")) for _ in range(random.randint(1, 8))]
             try:
-                answer = requests.post(self.url, data=json.dumps({"objects": objects}),
-                                       headers={**HEADERS, "Authorization": f"Bearer {member.token}"},
-                                       timeout=20)
+                answer = requests.post(
+                    self.url,
+                    data=json.dumps({"objects": objects}),
+                    headers={**HEADERS, "Authorization": f"Bearer {member.token}"},
+                    timeout=20,
+                )
             except requests.RequestException:
                 time.sleep(0.05)
                 continue
@@ -86,8 +90,9 @@ def served(port: int, token: str) -> dict[str, dict[str, Any]]:
     params: dict[str, str] = {"limit": "500", "match[type]": "indicator"}
     out: dict[str, dict[str, Any]] = {}
     while True:
-        page = requests.get(url, params=params, headers={**HEADERS, "Authorization": f"Bearer {token}"},
-                            timeout=30)
+        page = requests.get(
+            url, params=params, headers={**HEADERS, "Authorization": f"Bearer {token}"}, timeout=30
+        )
         assert page.status_code == 200, page.text
         body = page.json()
         out.update({o["id"]: o for o in body.get("objects", [])})

@@ -25,7 +25,8 @@ def serve(db_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
     exe = Path(sys.executable).parent / "exchange"
     proc = subprocess.Popen(
         [str(exe), "--db", db_url, "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
@@ -56,8 +57,12 @@ def test_complete_status_survives_kill_9(db_url: str, make_member: Any) -> None:
         first_next = cursor.json()["next"]
         for _ in range(5):
             objects = [member.sign(indicator("green")) for _ in range(20)]
-            answer = requests.post(root + "objects/", json={"objects": objects},
-                                   headers={**HEADERS, **auth}, timeout=30)
+            answer = requests.post(
+                root + "objects/",
+                json={"objects": objects},
+                headers={**HEADERS, **auth},
+                timeout=30,
+            )
             assert answer.status_code == 202
             assert answer.json()["status"] == "complete"
             assert answer.json()["success_count"] == 20
@@ -69,8 +74,9 @@ def test_complete_status_survives_kill_9(db_url: str, make_member: Any) -> None:
         seen: list[str] = []
         params: dict[str, str] = {"limit": "50", "next": first_next}
         for _ in range(100):
-            page = requests.get(root + "objects/", params=params,
-                                headers={**HEADERS, **auth}, timeout=10).json()
+            page = requests.get(
+                root + "objects/", params=params, headers={**HEADERS, **auth}, timeout=10
+            ).json()
             seen.extend(o["id"] for o in page.get("objects", []))
             if not page.get("more"):
                 break
@@ -106,8 +112,12 @@ def test_kill_9_during_ingest_leaves_log_and_objects_in_agreement(
             if stop.is_set():
                 return
             try:
-                requests.post(root + "objects/", json={"objects": objects},
-                              headers={**HEADERS, **auth}, timeout=30)
+                requests.post(
+                    root + "objects/",
+                    json={"objects": objects},
+                    headers={**HEADERS, **auth},
+                    timeout=30,
+                )
             except requests.RequestException:
                 return
 
@@ -122,7 +132,9 @@ def test_kill_9_during_ingest_leaves_log_and_objects_in_agreement(
 
     with sqlite3.connect(sqlite_path(db_url)) as conn:
         bodies = conn.execute("SELECT seq, body FROM objects ORDER BY seq").fetchall()
-        leaves = conn.execute("SELECT leaf_index, seq FROM log_leaves ORDER BY leaf_index").fetchall()
+        leaves = conn.execute(
+            "SELECT leaf_index, seq FROM log_leaves ORDER BY leaf_index"
+        ).fetchall()
     assert len(bodies) > 3  # the exchange's own objects and some of the posted ones
     assert [seq for _, seq in leaves] == [seq for seq, _ in bodies]
     assert [index for index, _ in leaves] == list(range(len(bodies)))

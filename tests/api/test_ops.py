@@ -37,8 +37,11 @@ def scrape(base_url: str, token: str | None = METRICS_TOKEN) -> Samples:
 
 
 def total(samples: Samples, name: str, **labels: str) -> float:
-    return sum(v for n, ls, v in samples
-               if n == name and all(ls.get(k) == want for k, want in labels.items()))
+    return sum(
+        v
+        for n, ls, v in samples
+        if n == name and all(ls.get(k) == want for k, want in labels.items())
+    )
 
 
 def app_of(server: LiveServer) -> Any:
@@ -106,11 +109,15 @@ def test_metrics_count_requests_objects_and_refusals(server: LiveServer, make_me
     assert get(server, "/taxii2/", token=member.token).status_code == 200
     assert requests.get(server.url + "/no/such/path/9f3a", timeout=10).status_code == 404
 
-    status = post_objects(server, member.token, [
-        member.sign(indicator("green")),
-        member.sign(indicator("green")),
-        indicator("green", created_by_ref=member.identity),  # unsigned
-    ])
+    status = post_objects(
+        server,
+        member.token,
+        [
+            member.sign(indicator("green")),
+            member.sign(indicator("green")),
+            indicator("green", created_by_ref=member.identity),  # unsigned
+        ],
+    )
     assert status["success_count"] == 2 and status["failure_count"] == 1
 
     samples = scrape(server.url)
@@ -120,11 +127,21 @@ def test_metrics_count_requests_objects_and_refusals(server: LiveServer, make_me
     # Unknown paths share one label value, whatever clients send.
     assert total(samples, requests_total, route="unmatched", status="404") == 1
     assert not any("9f3a" in v for _, ls, _ in samples for v in ls.values())
-    assert total(samples, requests_total,
-                 route="/api/v1/collections/{collection}/objects/", status="202", method="POST") == 1
+    assert (
+        total(
+            samples,
+            requests_total,
+            route="/api/v1/collections/{collection}/objects/",
+            status="202",
+            method="POST",
+        )
+        == 1
+    )
     assert total(samples, "exchange_http_request_duration_seconds_count", route="/healthz") == 3
-    assert total(samples, "exchange_http_request_duration_seconds_bucket",
-                 route="/healthz", le="+Inf") == 3
+    assert (
+        total(samples, "exchange_http_request_duration_seconds_bucket", route="/healthz", le="+Inf")
+        == 3
+    )
 
     # Two signed objects stored (the exchange's own, e.g. the member's identity, count too).
     assert total(samples, "exchange_objects_ingested_total") >= 2
@@ -138,7 +155,8 @@ def test_metrics_count_requests_objects_and_refusals(server: LiveServer, make_me
     again = scrape(server.url)
     assert total(again, requests_total, route="/metrics", status="200") >= 1
     assert total(again, "exchange_objects_ingested_total") == total(
-        samples, "exchange_objects_ingested_total")
+        samples, "exchange_objects_ingested_total"
+    )
 
 
 def test_stream_subscriber_gauge_helpers(server: LiveServer) -> None:
@@ -197,9 +215,21 @@ def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("EXCHANGE_CONFIG", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "serve", "--db", f"sqlite:///{tmp_path / 'x.db'}",
-         "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "exchange",
+            "serve",
+            "--db",
+            f"sqlite:///{tmp_path / 'x.db'}",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_healthy(url, process)
@@ -217,11 +247,12 @@ def test_metrics_aggregate_over_two_workers(tmp_path: Path) -> None:
         # answered it: per-worker counts would fall short.
         for _ in range(6):
             samples = scrape(url)
-            answered = total(samples, "exchange_http_requests_total", route="/readyz",
-                             status="200")
+            answered = total(samples, "exchange_http_requests_total", route="/readyz", status="200")
             assert answered >= made
-            assert total(samples, "exchange_http_request_duration_seconds_count",
-                         route="/readyz") >= made
+            assert (
+                total(samples, "exchange_http_request_duration_seconds_count", route="/readyz")
+                >= made
+            )
         assert total(samples, "exchange_stream_subscribers") == 0
         assert total(samples, "exchange_store_objects", state="live") >= 1
         # Both workers started and wrote metric files into the folder `exchange serve` made,

@@ -125,16 +125,20 @@ def test_postgresql_going_away_answers_503_and_heals_without_a_restart(
     relay = Relay(parts.hostname or "127.0.0.1", parts.port or 5432)
     relay.start()
     member = make_member()
-    live = LiveServer(Settings(db=through(pg_url, relay.port), port=free_port(),
-                               stream_heartbeat_seconds=1.0))
+    live = LiveServer(
+        Settings(db=through(pg_url, relay.port), port=free_port(), stream_heartbeat_seconds=1.0)
+    )
     live.start()
     try:
         first = post_objects(live, member.token, [member.sign(indicator())])
         assert first["success_count"] == 1
         assert requests.get(live.url + "/readyz", timeout=10).status_code == 200
-        stream = requests.get(live.api_root + "collections/bulletins/events/", stream=True,
-                              headers={"Authorization": f"Bearer {member.token}",
-                                       "Accept": "text/event-stream"}, timeout=30)
+        stream = requests.get(
+            live.api_root + "collections/bulletins/events/",
+            stream=True,
+            headers={"Authorization": f"Bearer {member.token}", "Accept": "text/event-stream"},
+            timeout=30,
+        )
         assert stream.status_code == 200
 
         relay.cut()
@@ -159,8 +163,15 @@ def test_postgresql_going_away_answers_503_and_heals_without_a_restart(
         assert until(lambda: requests.get(live.url + "/readyz", timeout=10).status_code == 200)
         again = post_objects(live, member.token, [lost])
         assert again["success_count"] == 1, again
-        ids = {o["id"] for o in get(live, "collections/bulletins/objects/", member.token,
-                                    params={"match[type]": "indicator"}).json()["objects"]}
+        ids = {
+            o["id"]
+            for o in get(
+                live,
+                "collections/bulletins/objects/",
+                member.token,
+                params={"match[type]": "indicator"},
+            ).json()["objects"]
+        }
         assert lost["id"] in ids
     finally:
         live.stop()
@@ -175,8 +186,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 3 MiB tmpfs (root only; CI runs as root, so there it must work)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
     if done.returncode != 0:
         if os.environ.get("CI") == "true":
             pytest.fail(f"cannot mount a tmpfs for the full-disk test: {done.stderr!r}")
@@ -208,8 +222,21 @@ def test_a_full_disk_refuses_posts_with_507_keeps_reads_and_recovers(
 
     db = f"sqlite:///{small_disk / 'exchange.db'}"
     cli_json("admin", "migrate", "--db", db)
-    m = cli_json("admin", "member", "add", "--db", db, "--name", "full", "--kind", "government",
-                 "--sector", "government", "--economy", "DE")
+    m = cli_json(
+        "admin",
+        "member",
+        "add",
+        "--db",
+        db,
+        "--name",
+        "full",
+        "--kind",
+        "government",
+        "--sector",
+        "government",
+        "--economy",
+        "DE",
+    )
     token = cli_json("admin", "token", "issue", m["id"], "--db", db)["token"]
     key_path = tmp_path / "full.pem"
     cli_json("admin", "key", "generate", m["id"], "--db", db, "--out", str(key_path))
@@ -231,8 +258,9 @@ def test_a_full_disk_refuses_posts_with_507_keeps_reads_and_recovers(
         assert_taxii_error(refused, 507)
         assert "disk" in refused.json()["description"]
         # reads keep working, and nothing of the refused envelope is there
-        page = get(live, "collections/bulletins/objects/", token,
-                   params={"match[type]": "indicator"})
+        page = get(
+            live, "collections/bulletins/objects/", token, params={"match[type]": "indicator"}
+        )
         assert page.status_code == 200
         ids = [o["id"] for o in page.json()["objects"]]
         assert ids == [stored["id"]]

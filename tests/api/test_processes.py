@@ -49,7 +49,9 @@ def gone_within(sid: int, seconds: float) -> set[int]:
 def serving(db_url: str, port: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         [EXE, "--db", db_url, "serve", "--port", str(port), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -75,8 +77,8 @@ def post_some(port: int, member: Any) -> None:
     answer = requests.post(
         f"http://127.0.0.1:{port}/api/v1/collections/bulletins/objects/",
         json={"objects": [member.sign(indicator("green")) for _ in range(4)]},
-        headers={"Accept": TAXII, "Content-Type": TAXII,
-                 "Authorization": f"Bearer {member.token}"}, timeout=60,
+        headers={"Accept": TAXII, "Content-Type": TAXII, "Authorization": f"Bearer {member.token}"},
+        timeout=60,
     )
     assert answer.status_code == 202, answer.text
     assert answer.json()["success_count"] == 4, answer.text
@@ -106,8 +108,12 @@ def test_sigkill_with_several_workers_leaves_no_process_behind(
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
-            table = subprocess.run(["ps", "-s", str(proc.pid), "-o", "pid,ppid,stat,wchan:20,cmd"],
-                                   capture_output=True, text=True, check=False).stdout
+            table = subprocess.run(
+                ["ps", "-s", str(proc.pid), "-o", "pid,ppid,stat,wchan:20,cmd"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
             raise AssertionError(f"exchange serve did not stop on SIGTERM:\n{table}") from None
         assert gone_within(proc.pid, 15) == set()
 
@@ -131,7 +137,9 @@ def test_a_busy_port_is_reported_before_serving(db_url: str) -> None:
         port = busy.getsockname()[1]
         done = subprocess.run(
             [EXE, "--db", db_url, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            capture_output=True, timeout=60, check=False,
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
     err = done.stderr.decode()
     assert done.returncode == 1, err

@@ -17,8 +17,11 @@ from tests.conftest import TAXII, LiveServer, free_port
 
 @pytest.fixture
 def limited(db_url: str) -> Iterator[LiveServer]:
-    live = LiveServer(Settings(db=db_url, port=free_port(), rate_limit_per_minute=5,
-                               anonymous_rate_limit_per_minute=3))
+    live = LiveServer(
+        Settings(
+            db=db_url, port=free_port(), rate_limit_per_minute=5, anonymous_rate_limit_per_minute=3
+        )
+    )
     live.start()
     yield live
     live.stop()
@@ -27,8 +30,10 @@ def limited(db_url: str) -> Iterator[LiveServer]:
 def test_member_limit(limited: LiveServer, make_member: Any) -> None:
     member = make_member()
     headers = {"Accept": TAXII, "Authorization": f"Bearer {member.token}"}
-    answers = [requests.get(limited.api_root + "collections/", headers=headers, timeout=10)
-               for _ in range(6)]
+    answers = [
+        requests.get(limited.api_root + "collections/", headers=headers, timeout=10)
+        for _ in range(6)
+    ]
     assert [a.status_code for a in answers[:5]] == [200] * 5
     refused = answers[5]
     assert refused.status_code == 429

@@ -27,10 +27,15 @@ OBJECTS = "collections/bulletins/objects/"
 MANIFEST = "collections/bulletins/manifest/"
 
 
-def delete(server: LiveServer, token: str | None, stix_id: str,
-           params: dict[str, str] | None = None) -> requests.Response:
-    return requests.delete(server.api_root + OBJECTS + stix_id + "/", params=params,
-                           headers={"Accept": TAXII, **bearer(token)}, timeout=30)
+def delete(
+    server: LiveServer, token: str | None, stix_id: str, params: dict[str, str] | None = None
+) -> requests.Response:
+    return requests.delete(
+        server.api_root + OBJECTS + stix_id + "/",
+        params=params,
+        headers={"Accept": TAXII, **bearer(token)},
+        timeout=30,
+    )
 
 
 def visible(server: LiveServer, token: str | None, stix_id: str) -> dict[str, bool]:
@@ -79,8 +84,9 @@ def test_relays_refused_beyond_green(server: LiveServer, make_member: Any) -> No
     strict_marking, strict = restricted(a, audience, tlp="amber+strict")
     amber_marking, amber = restricted(a, audience, tlp="amber")
     narrow_marking, narrow = restricted(a, [f"member:{c.identity}"], tlp="green")
-    status = post_objects(server, a.token, [strict_marking, strict, amber_marking, amber,
-                                            narrow_marking, narrow])
+    status = post_objects(
+        server, a.token, [strict_marking, strict, amber_marking, amber, narrow_marking, narrow]
+    )
     assert status["failure_count"] == 0, status
 
     # B may read the AMBER+STRICT and AMBER objects, but may not re-post them.
@@ -115,13 +121,17 @@ def test_delete_by_publisher_withdraws_everywhere(server: LiveServer, make_membe
     assert_taxii_error(delete(server, c.token, amber["id"]), 404)
     assert_taxii_error(delete(server, None, green["id"]), 401)
     # The public collection is read-only, for the publisher too.
-    response = requests.delete(server.api_root + "collections/public/objects/" + clear["id"] + "/",
-                               headers={"Accept": TAXII, **bearer(a.token)}, timeout=30)
+    response = requests.delete(
+        server.api_root + "collections/public/objects/" + clear["id"] + "/",
+        headers={"Accept": TAXII, **bearer(a.token)},
+        timeout=30,
+    )
     assert response.status_code in (403, 405)
     assert response.headers["Content-Type"] == TAXII
     for reader in (a, b, c):
         assert visible(server, reader.token, green["id"]) == dict.fromkeys(
-            ("object", "versions", "objects", "manifest"), True)
+            ("object", "versions", "objects", "manifest"), True
+        )
 
     for obj in (green, clear, amber):
         response = delete(server, a.token, obj["id"])
@@ -137,8 +147,7 @@ def test_delete_by_publisher_withdraws_everywhere(server: LiveServer, make_membe
         assert_taxii_error(delete(server, a.token, obj["id"]), 404)
 
 
-def test_delete_one_version_and_through_the_client(server: LiveServer,
-                                                   make_member: Any) -> None:
+def test_delete_one_version_and_through_the_client(server: LiveServer, make_member: Any) -> None:
     a, b = make_member("CERT-A"), make_member("CERT-B")
     first = a.sign(indicator())
     later = ts(parse(first["modified"]) + timedelta(seconds=1))
@@ -147,10 +156,10 @@ def test_delete_one_version_and_through_the_client(server: LiveServer,
 
     response = delete(server, a.token, first["id"], {"match[version]": second["modified"]})
     assert response.status_code == 200
-    [left] = valid_objects(get(server, OBJECTS + first["id"] + "/", b.token,
-                               params={"match[version]": "all"}).json())
+    [left] = valid_objects(
+        get(server, OBJECTS + first["id"] + "/", b.token, params={"match[version]": "all"}).json()
+    )
     assert left == first
 
     collection(server, a.token).delete_object(first["id"])
     assert_taxii_error(get(server, OBJECTS + first["id"] + "/", a.token), 404)
-

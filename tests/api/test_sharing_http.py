@@ -40,8 +40,7 @@ if TYPE_CHECKING:
 OBJECTS = "collections/bulletins/objects/"
 
 
-def ids(server: LiveServer, token: str | None, alias: str = "bulletins",
-        **params: str) -> set[str]:
+def ids(server: LiveServer, token: str | None, alias: str = "bulletins", **params: str) -> set[str]:
     """Every object id one reader sees in a collection (taxii2-client, all pages)."""
     coll = collection(server, token, alias)
     seen: set[str] = set()
@@ -66,8 +65,13 @@ def readable(server: LiveServer, member: TestMember, stix_id: str) -> bool:
 def malware(tlp: str = "green", extra: tuple[str, ...] = ()) -> dict[str, Any]:
     now = stamp()
     return {
-        "type": "malware", "spec_version": "2.1", "id": f"malware--{uuid.uuid4()}",
-        "created": now, "modified": now, "name": "Loader", "is_family": True,
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": f"malware--{uuid.uuid4()}",
+        "created": now,
+        "modified": now,
+        "name": "Loader",
+        "is_family": True,
         "object_marking_refs": [TLP[tlp], *extra],
     }
 
@@ -90,8 +94,9 @@ def test_clear_is_in_the_public_collection(server: LiveServer, make_member: Any)
     assert served == clear  # byte-for-byte as signed
 
 
-def test_green_reaches_every_member_but_not_the_public(server: LiveServer,
-                                                        make_member: Any) -> None:
+def test_green_reaches_every_member_but_not_the_public(
+    server: LiveServer, make_member: Any
+) -> None:
     a, b = make_member("CERT-A"), make_member("CERT-B", kind="private", economy="FR")
     green = a.sign(indicator("green"))
     post_objects(server, a.token, [green])
@@ -103,8 +108,9 @@ def test_green_reaches_every_member_but_not_the_public(server: LiveServer,
 
 
 @pytest.mark.parametrize("tlp", ["amber", "amber+strict", "red"])
-def test_amber_strict_and_red_need_an_audience(server: LiveServer, make_member: Any,
-                                                tlp: str) -> None:
+def test_amber_strict_and_red_need_an_audience(
+    server: LiveServer, make_member: Any, tlp: str
+) -> None:
     a = make_member("CERT-A")
     obj = a.sign(indicator(tlp))
     status = post_objects(server, a.token, [obj])
@@ -151,8 +157,7 @@ def test_audience_marking_must_come_first(server: LiveServer, make_member: Any) 
 def test_audience_by_entry(server: LiveServer, make_member: Any, entry: str) -> None:
     a = make_member("CERT-A", kind="government", sector="government", economy="DE")
     inside = make_member("Grid-Op", kind="private", sector="energy", economy="NL")
-    outside = make_member("Bank", kind="government", sector="financial-services",
-                          economy="FR")
+    outside = make_member("Bank", kind="government", sector="financial-services", economy="FR")
     cli_json("admin", "group", "create", "grid", "--db", a.db)
     cli_json("admin", "group", "add", "grid", inside.id, "--db", a.db)
     value = {
@@ -173,8 +178,9 @@ def test_audience_by_entry(server: LiveServer, make_member: Any, entry: str) -> 
         assert obj["id"] not in ids(server, outside.token)
 
 
-def test_group_membership_counts_from_the_next_request(server: LiveServer,
-                                                        make_member: Any) -> None:
+def test_group_membership_counts_from_the_next_request(
+    server: LiveServer, make_member: Any
+) -> None:
     a, b = make_member("CERT-A"), make_member("CERT-B")
     cli_json("admin", "group", "create", "ministries", "--db", a.db)
     marking, obj = restricted(a, ["group:ministries"])
@@ -196,8 +202,9 @@ def test_clear_with_an_audience_is_not_public(server: LiveServer, make_member: A
 # --- references ------------------------------------------------------------------------------
 
 
-def test_relationship_withheld_when_an_end_is_unreadable(server: LiveServer,
-                                                         make_member: Any) -> None:
+def test_relationship_withheld_when_an_end_is_unreadable(
+    server: LiveServer, make_member: Any
+) -> None:
     a, b, c = make_member("CERT-A"), make_member("CERT-B"), make_member("CERT-C")
     marking, secret = restricted(a, [f"member:{b.identity}"])
     family = a.sign(malware("green"))
@@ -220,8 +227,9 @@ def test_relationship_withheld_when_an_end_is_unreadable(server: LiveServer,
     assert clear_family["id"] in public and clear_rel["id"] not in public
 
 
-def test_marking_definition_follows_the_objects_that_reference_it(server: LiveServer,
-                                                                  make_member: Any) -> None:
+def test_marking_definition_follows_the_objects_that_reference_it(
+    server: LiveServer, make_member: Any
+) -> None:
     a, b, c = make_member("CERT-A"), make_member("CERT-B"), make_member("CERT-C")
     marking = a.sign(audience_marking([f"member:{b.identity}"]))
     post_objects(server, a.token, [marking])
@@ -245,8 +253,7 @@ def test_amber_strict_may_not_be_reposted(server: LiveServer, make_member: Any) 
     assert "AMBER+STRICT" in failures(status)[strict["id"]]
 
 
-def test_relay_of_a_relationship_needs_readable_ends(server: LiveServer,
-                                                   make_member: Any) -> None:
+def test_relay_of_a_relationship_needs_readable_ends(server: LiveServer, make_member: Any) -> None:
     a, b, c = make_member("CERT-A"), make_member("CERT-B"), make_member("CERT-C")
     marking, secret = restricted(a, [f"member:{b.identity}"])
     family = a.sign(malware("green"))
@@ -285,8 +292,7 @@ def test_suspended_member_gets_401(server: LiveServer, make_member: Any) -> None
     assert caught.value.response is not None and caught.value.response.status_code == 401
 
 
-def test_unreadable_object_is_404_like_a_missing_one(server: LiveServer,
-                                                      make_member: Any) -> None:
+def test_unreadable_object_is_404_like_a_missing_one(server: LiveServer, make_member: Any) -> None:
     a, b, c = make_member("CERT-A"), make_member("CERT-B"), make_member("CERT-C")
     marking, obj = restricted(a, [f"member:{b.identity}"])
     post_objects(server, a.token, [marking, obj])
@@ -296,29 +302,38 @@ def test_unreadable_object_is_404_like_a_missing_one(server: LiveServer,
         for path in (OBJECTS + stix_id + "/", OBJECTS + stix_id + "/versions/"):
             body = assert_taxii_error(get(server, path, c.token), 404)
             answers.setdefault(stix_id, []).append(
-                (body["title"], body.get("description", "").replace(stix_id, "ID")))
-        manifest = get(server, "collections/bulletins/manifest/", c.token,
-                       params={"match[id]": stix_id})
+                (body["title"], body.get("description", "").replace(stix_id, "ID"))
+            )
+        manifest = get(
+            server, "collections/bulletins/manifest/", c.token, params={"match[id]": stix_id}
+        )
         assert manifest.status_code == 200
         assert manifest.json() == {"more": False}  # listed nowhere, as if it did not exist
-        deleted = requests.delete(server.api_root + OBJECTS + stix_id + "/",
-                                  headers={"Accept": "application/taxii+json;version=2.1",
-                                           "Authorization": f"Bearer {c.token}"}, timeout=30)
+        deleted = requests.delete(
+            server.api_root + OBJECTS + stix_id + "/",
+            headers={
+                "Accept": "application/taxii+json;version=2.1",
+                "Authorization": f"Bearer {c.token}",
+            },
+            timeout=30,
+        )
         assert_taxii_error(deleted, 404)
     assert answers[obj["id"]] == answers[missing]  # nothing tells the two apart
     # the reader it was meant for gets all three
     assert get(server, OBJECTS + obj["id"] + "/", b.token).status_code == 200
     assert get(server, OBJECTS + obj["id"] + "/versions/", b.token).json()["versions"]
-    manifest = get(server, "collections/bulletins/manifest/", b.token,
-                   params={"match[id]": obj["id"]}).json()
+    manifest = get(
+        server, "collections/bulletins/manifest/", b.token, params={"match[id]": obj["id"]}
+    ).json()
     assert [m["id"] for m in manifest["objects"]] == [obj["id"]]
 
 
 # --- standing rules --------------------------------------------------------------------------
 
 
-def test_outbound_require_takes_effect_on_the_next_request(server: LiveServer,
-                                                           make_member: Any) -> None:
+def test_outbound_require_takes_effect_on_the_next_request(
+    server: LiveServer, make_member: Any
+) -> None:
     a = make_member("CERT-A", economy="DE")
     de, fr = make_member("BSI", economy="DE"), make_member("ANSSI", economy="FR")
     green, clear = a.sign(indicator("green")), a.sign(indicator("clear"))
@@ -362,8 +377,7 @@ def test_inbound_filter(server: LiveServer, make_member: Any) -> None:
     post_objects(server, a.token, [ind, fam])
     assert {ind["id"], fam["id"]} <= ids(server, b.token)
 
-    rule = cli_json("admin", "rules", "inbound", b.id, "type", "indicator", "report",
-                    "--db", a.db)
+    rule = cli_json("admin", "rules", "inbound", b.id, "type", "indicator", "report", "--db", a.db)
     assert rule["direction"] == "inbound" and rule["field"] == "type"
     seen = ids(server, b.token)
     assert ind["id"] in seen and fam["id"] not in seen
@@ -371,40 +385,57 @@ def test_inbound_filter(server: LiveServer, make_member: Any) -> None:
     assert readable(server, a, fam["id"])  # a reader's filter is its own business
     cli_json("admin", "rules", "remove", rule["rule_id"], "--db", a.db)
 
-    by_sector = cli_json("admin", "rules", "inbound", b.id, "sector", "financial-services", "--db", a.db)
+    by_sector = cli_json(
+        "admin", "rules", "inbound", b.id, "sector", "financial-services", "--db", a.db
+    )
     assert not ({ind["id"], fam["id"]} & ids(server, b.token))
     cli_json("admin", "rules", "remove", by_sector["rule_id"], "--db", a.db)
-    by_publisher = cli_json("admin", "rules", "inbound", b.id, "publisher", a.identity,
-                            "--db", a.db)
+    by_publisher = cli_json(
+        "admin", "rules", "inbound", b.id, "publisher", a.identity, "--db", a.db
+    )
     assert {ind["id"], fam["id"]} <= ids(server, b.token)
     cli_json("admin", "rules", "remove", by_publisher["rule_id"], "--db", a.db)
 
     # a TLP filter: "last" is the latest version left after the filter
     marking = a.sign(audience_marking([f"member:{b.identity}"]))
     v1 = a.sign(indicator("green"))
-    v2 = a.sign(dict({k: v for k, v in v1.items() if k != "extensions"},
-                     modified=stamp(), object_marking_refs=[TLP["amber"], marking["id"]]))
+    v2 = a.sign(
+        dict(
+            {k: v for k, v in v1.items() if k != "extensions"},
+            modified=stamp(),
+            object_marking_refs=[TLP["amber"], marking["id"]],
+        )
+    )
     post_objects(server, a.token, [marking, v1, v2])
-    assert [o["modified"] for o in valid_objects(
-        collection(server, b.token).get_object(v1["id"]))] == [v2["modified"]]
+    assert [
+        o["modified"] for o in valid_objects(collection(server, b.token).get_object(v1["id"]))
+    ] == [v2["modified"]]
     cli_json("admin", "rules", "inbound", b.id, "tlp", "green", "clear", "--db", a.db)
-    assert [o["modified"] for o in valid_objects(
-        collection(server, b.token).get_object(v1["id"]))] == [v1["modified"]]
+    assert [
+        o["modified"] for o in valid_objects(collection(server, b.token).get_object(v1["id"]))
+    ] == [v1["modified"]]
 
 
-def test_own_inbound_filter_does_not_stop_a_withdrawal(server: LiveServer,
-                                                       make_member: Any) -> None:
+def test_own_inbound_filter_does_not_stop_a_withdrawal(
+    server: LiveServer, make_member: Any
+) -> None:
     a, b = make_member("CERT-A"), make_member("CERT-B")
     fam = a.sign(malware("green"))
     post_objects(server, a.token, [fam])
     cli_json("admin", "rules", "inbound", a.id, "type", "indicator", "--db", a.db)
     assert not readable(server, a, fam["id"])  # A filters out its own malware objects...
     headers = {"Accept": "application/taxii+json;version=2.1"}
-    refused = requests.delete(server.api_root + OBJECTS + fam["id"] + "/", timeout=30,
-                              headers={**headers, "Authorization": f"Bearer {b.token}"})
+    refused = requests.delete(
+        server.api_root + OBJECTS + fam["id"] + "/",
+        timeout=30,
+        headers={**headers, "Authorization": f"Bearer {b.token}"},
+    )
     assert_taxii_error(refused, 403)  # B reads it, but did not publish it
-    withdrawn = requests.delete(server.api_root + OBJECTS + fam["id"] + "/", timeout=30,
-                                headers={**headers, "Authorization": f"Bearer {a.token}"})
+    withdrawn = requests.delete(
+        server.api_root + OBJECTS + fam["id"] + "/",
+        timeout=30,
+        headers={**headers, "Authorization": f"Bearer {a.token}"},
+    )
     assert withdrawn.status_code == 200, withdrawn.text  # ...but may still withdraw them
     assert not readable(server, b, fam["id"])
 
@@ -412,8 +443,9 @@ def test_own_inbound_filter_does_not_stop_a_withdrawal(server: LiveServer,
 # --- the delivery ledger ---------------------------------------------------------------------
 
 
-def wait_for_deliveries(server: LiveServer, token: str, stix_id: str,
-                        count: int) -> list[dict[str, Any]]:
+def wait_for_deliveries(
+    server: LiveServer, token: str, stix_id: str, count: int
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 10
     while True:
         response = get(server, "deliveries/", token, params={"id": stix_id})
@@ -429,7 +461,9 @@ def test_deliveries(server: LiveServer, make_member: Any) -> None:
     marking, obj = restricted(a, [f"member:{b.identity}", f"member:{c.identity}"])
     post_objects(server, a.token, [marking, obj])
     assert get(server, "deliveries/", a.token, params={"id": obj["id"]}).json() == {
-        "id": obj["id"], "deliveries": []}
+        "id": obj["id"],
+        "deliveries": [],
+    }
 
     assert obj["id"] in ids(server, b.token)  # B pulls the collection
     assert readable(server, c, obj["id"])  # C fetches it by id
@@ -440,16 +474,17 @@ def test_deliveries(server: LiveServer, make_member: Any) -> None:
 
     # the publisher only: anyone else gets 404 (as for an object that does not exist)
     for other in (b, c):
-        assert_taxii_error(get(server, "deliveries/", other.token, params={"id": obj["id"]}),
-                           404)
-    assert_taxii_error(get(server, "deliveries/", a.token,
-                           params={"id": f"indicator--{uuid.uuid4()}"}), 404)
+        assert_taxii_error(get(server, "deliveries/", other.token, params={"id": obj["id"]}), 404)
+    assert_taxii_error(
+        get(server, "deliveries/", a.token, params={"id": f"indicator--{uuid.uuid4()}"}), 404
+    )
     assert_taxii_error(get(server, "deliveries/", None, params={"id": obj["id"]}), 401)
     assert_taxii_error(get(server, "deliveries/", a.token), 400)
 
     ledger = cli_json("admin", "deliveries", obj["id"], "--db", a.db)
     assert ledger["id"] == obj["id"]
     assert {d["member"] for d in ledger["deliveries"]} == {b.id, c.id}
-    code, out, err = run_cli("admin", "deliveries", f"indicator--{uuid.uuid4()}", "--db", a.db,
-                             "--json")
+    code, out, err = run_cli(
+        "admin", "deliveries", f"indicator--{uuid.uuid4()}", "--db", a.db, "--json"
+    )
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1

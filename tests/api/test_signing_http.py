@@ -70,9 +70,14 @@ def test_each_refusal_has_its_own_reason(server: LiveServer, make_member: Any) -
 
     non_canonical = unsigned(a)
     raw = a.key.sign(json.dumps(non_canonical, sort_keys=True, indent=1).encode("utf-8"))
-    non_canonical["extensions"] = {SIGNATURE_EXTENSION_ID: {
-        "extension_type": "property-extension", "alg": "Ed25519",
-        "key_id": a.key.public.key_id, "signature": b64url_encode(raw)}}
+    non_canonical["extensions"] = {
+        SIGNATURE_EXTENSION_ID: {
+            "extension_type": "property-extension",
+            "alg": "Ed25519",
+            "key_id": a.key.public.key_id,
+            "signature": b64url_encode(raw),
+        }
+    }
 
     unknown_key = a.sign(indicator())
     block(unknown_key)["key_id"] = "0" * 64
@@ -89,7 +94,9 @@ def test_each_refusal_has_its_own_reason(server: LiveServer, make_member: Any) -
     # Strings that plain base64 decoders map onto the genuine signature bytes: a stray
     # character, or different spare bits in the last character.
     stray = a.sign(indicator())
-    block(stray)["signature"] = block(stray)["signature"][:40] + "*" + block(stray)["signature"][40:]
+    block(stray)["signature"] = (
+        block(stray)["signature"][:40] + "*" + block(stray)["signature"][40:]
+    )
     spare_bits = a.sign(indicator())
     sig = block(spare_bits)["signature"]
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -117,10 +124,25 @@ def test_each_refusal_has_its_own_reason(server: LiveServer, make_member: Any) -
         other_alg["id"]: "algorithm",
         invalid_stix["id"]: "invalid STIX",
     }
-    envelope = [good_first, tampered, non_canonical, unknown_key, others_key, others_identity,
-                stranger, no_author, missing, bad_base64, padded, stray,
-                spare_bits, short, other_alg,
-                invalid_stix, good_last]
+    envelope = [
+        good_first,
+        tampered,
+        non_canonical,
+        unknown_key,
+        others_key,
+        others_identity,
+        stranger,
+        no_author,
+        missing,
+        bad_base64,
+        padded,
+        stray,
+        spare_bits,
+        short,
+        other_alg,
+        invalid_stix,
+        good_last,
+    ]
     status = post_objects(server, a.token, envelope)
 
     assert status["success_count"] == 2
@@ -158,8 +180,9 @@ def test_revoked_key(server: LiveServer, make_member: Any) -> None:
 def test_key_revoked_from_a_future_time(server: LiveServer, make_member: Any) -> None:
     member = make_member()
     since = ts(parse(indicator()["created"]) + timedelta(hours=1))
-    out = cli_json("admin", "key", "revoke", member.key.public.key_id, "--since", since,
-                   "--db", member.db)
+    out = cli_json(
+        "admin", "key", "revoke", member.key.public.key_id, "--since", since, "--db", member.db
+    )
     assert parse(out["revoked_since"]) == parse(since)
 
     now_obj = member.sign(indicator())
@@ -175,8 +198,18 @@ def test_key_revoked_from_a_future_time(server: LiveServer, make_member: Any) ->
 def test_key_validity_window(server: LiveServer, make_member: Any, tmp_path: Path) -> None:
     member = make_member()
     short_path = tmp_path / "short.pem"
-    key = cli_json("admin", "key", "generate", member.id, "--out", str(short_path),
-                   "--ttl", "1s", "--db", member.db)
+    key = cli_json(
+        "admin",
+        "key",
+        "generate",
+        member.id,
+        "--out",
+        str(short_path),
+        "--ttl",
+        "1s",
+        "--db",
+        member.db,
+    )
     not_before, not_after = parse(key["not_before"]), parse(key["not_after"])
     assert not_after - not_before == timedelta(seconds=1)
     short_key = SigningKey.from_pem(short_path.read_bytes())
@@ -184,8 +217,9 @@ def test_key_validity_window(server: LiveServer, make_member: Any, tmp_path: Pat
 
     def signed(at: datetime) -> dict[str, Any]:
         stamp = ts(at)
-        return sign_object(unsigned(member, created=stamp, modified=stamp, valid_from=stamp),
-                           short_key)
+        return sign_object(
+            unsigned(member, created=stamp, modified=stamp, valid_from=stamp), short_key
+        )
 
     inside = signed(not_before + timedelta(milliseconds=2))
     too_early = signed(not_before - timedelta(days=1))
@@ -210,36 +244,45 @@ def test_oversize_object_is_413(server: LiveServer, make_member: Any) -> None:
 
 def test_served_byte_for_byte(server: LiveServer, make_member: Any) -> None:
     member, reader = make_member(), make_member()
-    obj = member.sign(indicator(
-        "clear",
-        name="Café C2 — ☃ 🔒",
-        description='quote " backslash \\ tab \t slash a/b and 1e2',
-        x_exchange_score=1.50,
-    ))
+    obj = member.sign(
+        indicator(
+            "clear",
+            name="Café C2 — ☃ 🔒",
+            description='quote " backslash \\ tab \t slash a/b and 1e2',
+            x_exchange_score=1.50,
+        )
+    )
     # Unusual but valid JSON: keys reversed, odd spacing, \u escapes, an escaped slash.
-    text = json.dumps(dict(reversed(list(obj.items()))), indent=3, ensure_ascii=True,
-                      separators=(" ,", " :  "))
+    text = json.dumps(
+        dict(reversed(list(obj.items()))), indent=3, ensure_ascii=True, separators=(" ,", " :  ")
+    )
     text = text.replace("a/b", "a\\/b")
     assert "\\u00e9" in text and "\\ud83d\\udd12" in text and "1.5" in text
     assert json.loads(text) == obj
-    body = '{\n  "more" : false ,\n\t"objects" :[   ' + text + '\n ]  }\n'
+    body = '{\n  "more" : false ,\n\t"objects" :[   ' + text + "\n ]  }\n"
     response = post_raw(server, member.token, body)
     assert response.status_code == 202, response.text
     assert response.json()["success_count"] == 1, response.text
 
-    for path, token in ((OBJECTS + obj["id"] + "/", reader.token),
-                        (OBJECTS, reader.token),
-                        ("collections/public/objects/" + obj["id"] + "/", None),
-                        ("collections/public/objects/", None)):
+    for path, token in (
+        (OBJECTS + obj["id"] + "/", reader.token),
+        (OBJECTS, reader.token),
+        ("collections/public/objects/" + obj["id"] + "/", None),
+        ("collections/public/objects/", None),
+    ):
         served = get(server, path, token)
         assert served.status_code == 200
         assert text in served.content.decode("utf-8"), path
         [found] = [o for o in valid_objects(served.json()) if o["id"] == obj["id"]]
         assert found == obj
 
-    key = VerifyKey.from_pem(next(k["public_key"] for k in
-                                  get(server, "keys/", reader.token).json()["keys"]
-                                  if k["key_id"] == member.key.public.key_id))
+    key = VerifyKey.from_pem(
+        next(
+            k["public_key"]
+            for k in get(server, "keys/", reader.token).json()["keys"]
+            if k["key_id"] == member.key.public.key_id
+        )
+    )
     verify_object_signature(json.loads(text), key)
 
 
@@ -254,8 +297,15 @@ def test_every_served_object_verifies(server: LiveServer, make_member: Any) -> N
     assert directory.headers["Content-Type"] == TAXII
     keys = {k["key_id"]: k for k in directory.json()["keys"]}
     for entry in keys.values():
-        assert set(entry) >= {"key_id", "member", "identity", "public_key", "not_before",
-                              "not_after", "revoked_since"}
+        assert set(entry) >= {
+            "key_id",
+            "member",
+            "identity",
+            "public_key",
+            "not_before",
+            "not_after",
+            "revoked_since",
+        }
         assert VerifyKey.from_pem(entry["public_key"]).key_id == entry["key_id"]
     assert keys[a.key.public.key_id]["member"] == a.id
     assert keys[a.key.public.key_id]["identity"] == a.identity
@@ -275,16 +325,18 @@ def test_every_served_object_verifies(server: LiveServer, make_member: Any) -> N
     assert {a.identity, b.identity} < authors  # and the exchange's own objects
 
 
-def test_shared_vectors_are_refused_cleanly(server: LiveServer, make_member: Any,
-                                            tmp_path: Path, vectors: dict[str, Any]) -> None:
+def test_shared_vectors_are_refused_cleanly(
+    server: LiveServer, make_member: Any, tmp_path: Path, vectors: dict[str, Any]
+) -> None:
     """The vector objects are by an identity that is no member here: the exchange refuses
     them one by one, saying whose key it is, even with the vector keys registered."""
     member = make_member("vector-holder")
     for index, key in enumerate(vectors["keys"]):
         pem = tmp_path / f"vector-{index}.pem"
         pem.write_text(key["public_pem"])
-        added = cli_json("admin", "key", "add", member.id, "--public-key", str(pem),
-                         "--db", member.db)
+        added = cli_json(
+            "admin", "key", "add", member.id, "--public-key", str(pem), "--db", member.db
+        )
         assert added["key_id"] == key["key_id"]
         assert added["member"] == member.id
 

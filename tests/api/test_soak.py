@@ -12,8 +12,9 @@ SECONDS = 30
 RSS_BOUND_MIB = 64
 
 
-def test_a_short_soak_has_no_error_and_bounded_memory(db_url: str, make_member: Any,
-                                                      tmp_path: Path) -> None:
+def test_a_short_soak_has_no_error_and_bounded_memory(
+    db_url: str, make_member: Any, tmp_path: Path
+) -> None:
     members = [make_member(), make_member()]
     with server(db_url) as proc:
         report = soak(proc.api_root, proc.pid, members, SECONDS)

@@ -74,8 +74,12 @@ def world(server: LiveServer, make_member: Any) -> dict[str, Any]:
     marking = audience_marking([f"member:{b.identity}"])
     amber_sco = sco("203.0.113.9", "amber", object_marking_refs=[TLP["amber"], marking["id"]])
     objects = [a.sign(o) for o in (green, clear)]
-    objects += [sign_object(observable, a.key), a.sign(link), a.sign(marking),
-                sign_object(amber_sco, a.key)]
+    objects += [
+        sign_object(observable, a.key),
+        a.sign(link),
+        a.sign(marking),
+        sign_object(amber_sco, a.key),
+    ]
     status = post_objects(server, a.token, objects)
     assert status["success_count"] == len(objects), status["failures"]
     return {

@@ -137,7 +137,9 @@ async def stream(
         yield sse
 
 
-def envelope_text(objects: list[dict[str, Any]], indent: int | None = None) -> tuple[str, list[str]]:
+def envelope_text(
+    objects: list[dict[str, Any]], indent: int | None = None
+) -> tuple[str, list[str]]:
     """An envelope and the exact text of each object in it."""
     texts = [json.dumps(o, indent=indent) for o in objects]
     return '{"objects": [\n' + ",\n".join(texts) + "\n]}", texts
@@ -155,8 +157,7 @@ async def post(
     async with http.post(
         f"{server.api_root}collections/bulletins/objects/",
         data=body.encode("utf-8"),
-        headers={"Authorization": f"Bearer {member.token}", "Accept": TAXII,
-                 "Content-Type": TAXII},
+        headers={"Authorization": f"Bearer {member.token}", "Accept": TAXII, "Content-Type": TAXII},
     ) as resp:
         status = await resp.json(content_type=None)
         assert resp.status == 202, status
@@ -184,8 +185,11 @@ async def test_member_receives_what_it_may_read_as_it_is_posted(
     amber = author.sign(indicator("amber", extra_markings=(audience["id"],)))
     green = signed(author)
     sentinel = signed(author)
-    async with session() as http, stream(http, server, reader.token) as r, \
-            stream(http, server, insider.token) as i:
+    async with (
+        session() as http,
+        stream(http, server, reader.token) as r,
+        stream(http, server, insider.token) as i,
+    ):
         await post(http, server, author, [audience, amber])
         texts = await post(http, server, author, [green], indent=2)  # multi-line stored text
         got = await r.next()
@@ -210,7 +214,9 @@ async def test_member_receives_what_it_may_read_as_it_is_posted(
                 break
             await asyncio.sleep(0.1)
         assert {reader.id, insider.id} <= members
-        assert reader.id not in {d.member for d in await store.statuses.list_deliveries(amber["id"])}
+        assert reader.id not in {
+            d.member for d in await store.statuses.list_deliveries(amber["id"])
+        }
     finally:
         await store.close()
 
@@ -241,8 +247,9 @@ async def test_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(
         assert len(set(ids)) == len(ids)  # no repeats
 
         # the query-parameter form, for clients that cannot set headers
-        async with stream(http, server, reader.token,
-                          params={"last_event_id": first[-1].id or ""}) as s:
+        async with stream(
+            http, server, reader.token, params={"last_event_id": first[-1].id or ""}
+        ) as s:
             assert [e.object["id"] for e in await s.objects(4)] == want[2:6]
 
         # a client that received no event yet reconnects from the preamble's cursor
@@ -278,8 +285,10 @@ async def test_anonymous_reads_only_tlp_clear_on_public(
 
 async def test_bulletins_needs_a_token(server: LiveServer) -> None:
     async with session() as http:
-        for headers in ({"Accept": EVENT_STREAM},
-                        {"Accept": EVENT_STREAM, "Authorization": "Bearer not-a-token"}):
+        for headers in (
+            {"Accept": EVENT_STREAM},
+            {"Accept": EVENT_STREAM, "Authorization": "Bearer not-a-token"},
+        ):
             async with http.get(events_url(server), headers=headers) as resp:
                 assert resp.status == 401
                 assert resp.headers["Content-Type"] == TAXII
@@ -294,17 +303,23 @@ async def test_refuses_other_media_types_and_bad_cursors(
     (reader,) = await new_members(make_member, 1)
     auth = {"Authorization": f"Bearer {reader.token}"}
     async with session() as http:
-        async with http.get(events_url(server), headers={**auth, "Accept": "application/json"}
-                            ) as resp:
+        async with http.get(
+            events_url(server), headers={**auth, "Accept": "application/json"}
+        ) as resp:
             assert resp.status == 406
             assert (await resp.json(content_type=None))["http_status"] == "406"
-        async with http.get(events_url(server), headers={
-                **auth, "Accept": EVENT_STREAM, "Last-Event-ID": "not-a-cursor"}) as resp:
+        async with http.get(
+            events_url(server),
+            headers={**auth, "Accept": EVENT_STREAM, "Last-Event-ID": "not-a-cursor"},
+        ) as resp:
             assert resp.status == 400
         async with http.get(events_url(server, "nope"), headers={"Accept": EVENT_STREAM}) as resp:
             assert resp.status == 404
-        async with http.get(events_url(server), headers={**auth, "Accept": EVENT_STREAM},
-                            params={"match[version]": "first"}) as resp:
+        async with http.get(
+            events_url(server),
+            headers={**auth, "Accept": EVENT_STREAM},
+            params={"match[version]": "first"},
+        ) as resp:
             assert resp.status == 400
 
 
@@ -387,7 +402,6 @@ async def test_objects_written_by_another_worker_are_seen(
         assert (await s.next(5)).object["id"] == newcomer.identity
 
 
-
 async def test_a_stalled_write_ends_the_stream_with_resume(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -422,8 +436,14 @@ async def test_a_stalled_write_ends_the_stream_with_resume(
         notifier = Notifier(services.store, 60)
         with notifier.subscribe() as sub:
             events = stream_module.EventStream(
-                Request(), StuckResponse(), services, find_collection("public"),  # type: ignore[arg-type]
-                ANONYMOUS, ObjectFilter(versions=("all",)), sub, 0,
+                Request(),
+                StuckResponse(),
+                services,
+                find_collection("public"),  # type: ignore[arg-type]
+                ANONYMOUS,
+                ObjectFilter(versions=("all",)),
+                sub,
+                0,
                 await services.store.objects.latest_seq(),
             )
             await asyncio.wait_for(events.run(), WAIT)

@@ -107,8 +107,9 @@ def test_add_objects_and_status_polling(server: LiveServer, author: TestMember) 
     assert again.success_count == 3
 
     # The blocking form of add_objects returns a final status as well.
-    done = bulletins.add_objects({"objects": [author.sign(indicator())]}, poll_interval=0.05,
-                                 timeout=5)
+    done = bulletins.add_objects(
+        {"objects": [author.sign(indicator())]}, poll_interval=0.05, timeout=5
+    )
     assert done.status == "complete" and done.success_count == 1
 
     served = {o["id"] for o in valid_objects(bulletins.get_objects())}
@@ -116,8 +117,9 @@ def test_add_objects_and_status_polling(server: LiveServer, author: TestMember) 
 
 
 def test_paging_visits_every_object_once(server: LiveServer, author: TestMember) -> None:
-    publish(server, author, [indicator() for _ in range(9)] + [indicator("clear")
-                                                                for _ in range(2)])
+    publish(
+        server, author, [indicator() for _ in range(9)] + [indicator("clear") for _ in range(2)]
+    )
     bulletins = collection(server, author.token)
     everything = valid_objects(bulletins.get_objects())
     ids = [o["id"] for o in everything]
@@ -137,8 +139,9 @@ def test_paging_visits_every_object_once(server: LiveServer, author: TestMember)
 
     public = collection(server, author.token, "public")
     clear = walk(as_pages(public.get_objects, per_request=2))
-    assert [o["id"] for o in clear] == [o["id"] for o in everything
-                                        if TLP["clear"] in o.get("object_marking_refs", [])]
+    assert [o["id"] for o in clear] == [
+        o["id"] for o in everything if TLP["clear"] in o.get("object_marking_refs", [])
+    ]
 
 
 def test_manifest_and_get_object(server: LiveServer, author: TestMember) -> None:
@@ -253,8 +256,9 @@ def test_bearer_and_basic_auth(server: LiveServer, author: TestMember) -> None:
     assert bearer.headers["Content-Type"] == TAXII
     assert obj["id"] in {o["id"] for o in valid_objects(bearer.json())}
 
-    basic = requests.get(objects_url(server), auth=("anyone", author.token),
-                         headers={"Accept": TAXII}, timeout=30)
+    basic = requests.get(
+        objects_url(server), auth=("anyone", author.token), headers={"Accept": TAXII}, timeout=30
+    )
     assert basic.status_code == 200
     assert basic.content == bearer.content
 

@@ -49,8 +49,7 @@ def date_added(server: LiveServer, token: str, **params: str) -> list[tuple[str,
     query = {f"match[{k}]" if k != "added_after" else k: v for k, v in params.items()}
     response = get(server, MANIFEST, token, params=query)
     assert response.status_code == 200, response.text
-    return [(m["id"], m["version"], m["date_added"])
-            for m in response.json().get("objects", [])]
+    return [(m["id"], m["version"], m["date_added"]) for m in response.json().get("objects", [])]
 
 
 # --- 401 -------------------------------------------------------------------------------------
@@ -100,8 +99,12 @@ def test_401_expired_revoked_and_suspended(server: LiveServer, make_member: Any)
     cli_json("admin", "member", "suspend", member.id, "--db", db)
     assert_taxii_error(get(server, OBJECTS, member.token), 401)
     assert_taxii_error(get(server, "collections/public/objects/", member.token), 401)
-    assert_taxii_error(requests.get(objects_url(server), auth=("x", member.token),
-                                    headers={"Accept": TAXII}, timeout=30), 401)
+    assert_taxii_error(
+        requests.get(
+            objects_url(server), auth=("x", member.token), headers={"Accept": TAXII}, timeout=30
+        ),
+        401,
+    )
     assert_taxii_error(post_raw(server, member.token, json.dumps({"objects": []})), 401)
 
 
@@ -126,8 +129,11 @@ def test_403_read_only_token_and_public_collection(server: LiveServer, make_memb
     publish(server, writer, [obj])
     read_only = cli_json("admin", "token", "issue", writer.id, "--read-only", "--db", writer.db)
     assert get(server, OBJECTS + obj["id"] + "/", read_only["token"]).status_code == 200
-    response = requests.delete(server.api_root + OBJECTS + obj["id"] + "/",
-                               headers={"Accept": TAXII, **bearer(read_only["token"])}, timeout=30)
+    response = requests.delete(
+        server.api_root + OBJECTS + obj["id"] + "/",
+        headers={"Accept": TAXII, **bearer(read_only["token"])},
+        timeout=30,
+    )
     assert_taxii_error(response, 403)
     assert get(server, OBJECTS + obj["id"] + "/", writer.token).status_code == 200
 
@@ -137,23 +143,33 @@ def test_403_read_only_token_and_public_collection(server: LiveServer, make_memb
 
 def test_404_unknown_collection_and_route(server: LiveServer, make_member: Any) -> None:
     member = make_member()
-    for path in ("collections/nope/", "collections/nope/objects/", "collections/nope/manifest/",
-                 f"collections/{uuid.uuid4()}/objects/", f"status/{uuid.uuid4()}/",
-                 "nope/", "/nope", "/taxii2/nope/", "/api/v2/"):
+    for path in (
+        "collections/nope/",
+        "collections/nope/objects/",
+        "collections/nope/manifest/",
+        f"collections/{uuid.uuid4()}/objects/",
+        f"status/{uuid.uuid4()}/",
+        "nope/",
+        "/nope",
+        "/taxii2/nope/",
+        "/api/v2/",
+    ):
         assert_taxii_error(get(server, path, member.token), 404)
     assert_taxii_error(get(server, "collections/nope/objects/"), 404)
     response = post_raw(server, member.token, json.dumps({"objects": []}), collection="nope")
     assert_taxii_error(response, 404)
 
-    response = requests.put(objects_url(server), data=b"{}", timeout=30,
-                            headers={"Accept": TAXII, "Content-Type": TAXII,
-                                     **bearer(member.token)})
+    response = requests.put(
+        objects_url(server),
+        data=b"{}",
+        timeout=30,
+        headers={"Accept": TAXII, "Content-Type": TAXII, **bearer(member.token)},
+    )
     assert_taxii_error(response, 405)
     assert "GET" in response.headers["Allow"]
 
 
-def test_404_hidden_object_looks_like_a_missing_one(server: LiveServer,
-                                                     make_member: Any) -> None:
+def test_404_hidden_object_looks_like_a_missing_one(server: LiveServer, make_member: Any) -> None:
     author, audience, outsider = make_member(), make_member(), make_member()
     marking, hidden = restricted(author, [f"member:{audience.identity}"])
     post_objects(server, author.token, [marking, hidden])
@@ -170,13 +186,16 @@ def test_404_hidden_object_looks_like_a_missing_one(server: LiveServer,
         one.pop("error_id", None)
         other.pop("error_id", None)
         assert json.dumps(one).replace(hidden["id"], "ID") == json.dumps(other).replace(
-            missing, "ID")
+            missing, "ID"
+        )
         assert set(seen.headers) == set(absent.headers)
     # Nor does it show in listings.
     listed = get(server, OBJECTS, outsider.token, params={"match[id]": hidden["id"]}).json()
     assert "objects" not in listed
-    assert "objects" not in get(server, MANIFEST, outsider.token,
-                                params={"match[id]": marking["id"]}).json()
+    assert (
+        "objects"
+        not in get(server, MANIFEST, outsider.token, params={"match[id]": marking["id"]}).json()
+    )
 
 
 # --- 406 / 415 / 413 -------------------------------------------------------------------------
@@ -184,16 +203,26 @@ def test_404_hidden_object_looks_like_a_missing_one(server: LiveServer,
 
 def test_406_and_accepted_media_types(server: LiveServer, make_member: Any) -> None:
     member = make_member()
-    for accept in ("text/html", "application/xml", "application/taxii+json;version=2.0",
-                   "application/stix+json;version=2.1", "application/taxii+json;q=0"):
+    for accept in (
+        "text/html",
+        "application/xml",
+        "application/taxii+json;version=2.0",
+        "application/stix+json;version=2.1",
+        "application/taxii+json;q=0",
+    ):
         for path in (OBJECTS, "/taxii2/", "", "collections/"):
             response = get(server, path, member.token, headers={"Accept": accept})
             assert_taxii_error(response, 406)
     envelope = json.dumps({"objects": [member.sign(indicator())]})
     response = post_raw(server, member.token, envelope, headers={"Accept": "text/html"})
     assert_taxii_error(response, 406)
-    for accept in ("application/taxii+json", TAXII, "application/taxii+json; version=2.1",
-                   "text/html, application/taxii+json;q=0.5", "*/*"):
+    for accept in (
+        "application/taxii+json",
+        TAXII,
+        "application/taxii+json; version=2.1",
+        "text/html, application/taxii+json;q=0.5",
+        "*/*",
+    ):
         response = get(server, OBJECTS, member.token, headers={"Accept": accept})
         assert response.status_code == 200, (accept, response.text)
         assert response.headers["Content-Type"] == TAXII
@@ -202,8 +231,12 @@ def test_406_and_accepted_media_types(server: LiveServer, make_member: Any) -> N
 def test_415_content_types(server: LiveServer, make_member: Any) -> None:
     member = make_member()
     envelope = json.dumps({"objects": [member.sign(indicator())]})
-    for content_type in ("application/json", "text/plain", "application/stix+json;version=2.1",
-                         "application/taxii+json;version=2.0"):
+    for content_type in (
+        "application/json",
+        "text/plain",
+        "application/stix+json;version=2.1",
+        "application/taxii+json;version=2.0",
+    ):
         response = post_raw(server, member.token, envelope, content_type=content_type)
         assert_taxii_error(response, 415)
     response = post_raw(server, member.token, envelope, content_type="application/taxii+json")
@@ -222,15 +255,17 @@ def test_413_content_length_and_chunked(server: LiveServer, make_member: Any) ->
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(body), 16 * 1024):
-            yield body[start:start + 16 * 1024]
+            yield body[start : start + 16 * 1024]
 
     response = post_raw(server, member.token, chunks())
     assert response.request.headers.get("Transfer-Encoding") == "chunked"
     assert_taxii_error(response, 413)
 
     # Nothing of either request was stored; a body just under the limit is accepted.
-    assert "objects" not in get(server, OBJECTS, member.token,
-                                params={"match[id]": objects[0]["id"]}).json()
+    assert (
+        "objects"
+        not in get(server, OBJECTS, member.token, params={"match[id]": objects[0]["id"]}).json()
+    )
     fits = objects[:20]
     small = json.dumps({"objects": fits}).encode("utf-8")
     assert len(small) < MAX_CONTENT_LENGTH
@@ -245,16 +280,28 @@ def test_413_content_length_and_chunked(server: LiveServer, make_member: Any) ->
 def test_400_bad_envelopes(server: LiveServer, make_member: Any) -> None:
     member = make_member()
     good = json.dumps(member.sign(indicator()))
-    for body in ('{"objects": [', "not json", "", "{}", '{"more": false}',
-                 '{"objects": {}}', '{"objects": [' + good + "]} trailing",
-                 '{"objects": [], "objects": []}', b'{"objects": ["\xff"]}'):
+    for body in (
+        '{"objects": [',
+        "not json",
+        "",
+        "{}",
+        '{"more": false}',
+        '{"objects": {}}',
+        '{"objects": [' + good + "]} trailing",
+        '{"objects": [], "objects": []}',
+        b'{"objects": ["\xff"]}',
+    ):
         response = post_raw(server, member.token, body)
         assert_taxii_error(response, 400)
     # JSON that is not an envelope object at all (docs/taxii.md: 422).
     for body in ("[]", '"objects"', "[" + good + "]"):
         assert_taxii_error(post_raw(server, member.token, body), 422)
-    assert "objects" not in get(server, OBJECTS, member.token,
-                                params={"match[id]": json.loads(good)["id"]}).json()
+    assert (
+        "objects"
+        not in get(
+            server, OBJECTS, member.token, params={"match[id]": json.loads(good)["id"]}
+        ).json()
+    )
 
 
 def test_400_bad_query_parameters(server: LiveServer, make_member: Any) -> None:
@@ -262,11 +309,19 @@ def test_400_bad_query_parameters(server: LiveServer, make_member: Any) -> None:
     obj = member.sign(indicator())
     publish(server, member, [obj])
     bad: list[dict[str, str]] = [
-        {"limit": "0"}, {"limit": "-1"}, {"limit": "abc"}, {"limit": "1.5"},
-        {"added_after": "yesterday"}, {"added_after": "2026-13-01T00:00:00Z"},
-        {"added_after": "2026-01-01"}, {"added_after": "2026-01-01T00:00:00+01:00"},
-        {"match[version]": "yesterday"}, {"match[id]": "nope"},
-        {"match[spec_version]": "two"}, {"next": "bm9wZQ"}, {"next": "%%%"},
+        {"limit": "0"},
+        {"limit": "-1"},
+        {"limit": "abc"},
+        {"limit": "1.5"},
+        {"added_after": "yesterday"},
+        {"added_after": "2026-13-01T00:00:00Z"},
+        {"added_after": "2026-01-01"},
+        {"added_after": "2026-01-01T00:00:00+01:00"},
+        {"match[version]": "yesterday"},
+        {"match[id]": "nope"},
+        {"match[spec_version]": "two"},
+        {"next": "bm9wZQ"},
+        {"next": "%%%"},
     ]
     for params in bad:
         for path in (OBJECTS, MANIFEST):
@@ -288,13 +343,14 @@ def test_400_tampered_or_foreign_next_cursor(server: LiveServer, make_member: An
     # (Not the last character: its low bits may be padding that decodes to the same bytes.)
     for index in (0, len(cursor) // 3, len(cursor) // 2, len(cursor) - 2):
         flipped = "A" if cursor[index] != "A" else "B"
-        tampered = cursor[:index] + flipped + cursor[index + 1:]
+        tampered = cursor[:index] + flipped + cursor[index + 1 :]
         response = get(server, OBJECTS, member.token, params={"next": tampered})
         assert_taxii_error(response, 400)
 
     # Issued for another collection, another endpoint or another member.
-    public_page = get(server, "collections/public/objects/", member.token,
-                      params={"limit": "1"}).json()
+    public_page = get(
+        server, "collections/public/objects/", member.token, params={"limit": "1"}
+    ).json()
     assert public_page["more"] is True
     for path, token, foreign in (
         ("collections/public/objects/", member.token, cursor),
@@ -408,13 +464,21 @@ def test_versions_headers(server: LiveServer, make_member: Any) -> None:
     assert body["versions"] + rest["versions"] == listed
 
     # added_after on the versions endpoint: the versions added after the first one.
-    after = get(server, path, member.token,
-                params={"added_after": response.headers["X-TAXII-Date-Added-First"]}).json()
+    after = get(
+        server,
+        path,
+        member.token,
+        params={"added_after": response.headers["X-TAXII-Date-Added-First"]},
+    ).json()
     assert after["versions"] == listed[1:]
 
     # All versions of the object page by date_added too.
-    everything = get(server, OBJECTS + base["id"] + "/", member.token,
-                     params={"match[version]": "all", "limit": "2"})
+    everything = get(
+        server,
+        OBJECTS + base["id"] + "/",
+        member.token,
+        params={"match[version]": "all", "limit": "2"},
+    )
     assert everything.json()["more"] is True
     assert len(valid_objects(everything.json())) == 2
 
@@ -468,8 +532,9 @@ def test_next_cursor_survives_a_restart(restartable: Restartable, make_member: A
         rest.extend(o["id"] for o in valid_objects(page))
         cursor = page.get("next")
     assert [o["id"] for o in first["objects"]] + rest == everything
-    page = get(live, MANIFEST, member.token, params={"limit": "100",
-                                                      "next": manifest_first["next"]}).json()
+    page = get(
+        live, MANIFEST, member.token, params={"limit": "100", "next": manifest_first["next"]}
+    ).json()
     assert [m["id"] for m in manifest_first["objects"] + page["objects"]] == everything
 
     # A cursor is bound to its reader, across restarts as well.

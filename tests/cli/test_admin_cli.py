@@ -14,8 +14,21 @@ from tests.conftest import cli_json, run_cli
 
 def add_member(db: str, name: str = "CERT-A", **kw: str) -> dict[str, object]:
     args = {"kind": "government", "sector": "government", "economy": "DE", **kw}
-    return cli_json("admin", "member", "add", "--db", db, "--name", name, "--kind", args["kind"],
-                    "--sector", args["sector"], "--economy", args["economy"])
+    return cli_json(
+        "admin",
+        "member",
+        "add",
+        "--db",
+        db,
+        "--name",
+        name,
+        "--kind",
+        args["kind"],
+        "--sector",
+        args["sector"],
+        "--economy",
+        args["economy"],
+    )
 
 
 def test_member_commands(db_url: str) -> None:
@@ -33,8 +46,9 @@ def test_member_commands(db_url: str) -> None:
 
 def test_token_commands(db_url: str) -> None:
     m = add_member(db_url)
-    t = cli_json("admin", "token", "issue", str(m["id"]), "--ttl", "90d", "--read-only",
-                 "--db", db_url)
+    t = cli_json(
+        "admin", "token", "issue", str(m["id"]), "--ttl", "90d", "--read-only", "--db", db_url
+    )
     assert set(t) >= {"token_id", "token", "member", "expires", "scope"}
     assert t["scope"] == "read-only"
     assert len(str(t["token"])) >= 32
@@ -53,19 +67,29 @@ def test_key_commands(db_url: str, tmp_path: Path) -> None:
     private = SigningKey.from_pem(out.read_bytes())
     assert private.public.key_id == k["key_id"]
 
-    code, _, err = run_cli("admin", "key", "generate", str(m["id"]), "--out", str(out),
-                           "--db", db_url)
+    code, _, err = run_cli(
+        "admin", "key", "generate", str(m["id"]), "--out", str(out), "--db", db_url
+    )
     assert code == 1 and len(err.strip().splitlines()) == 1  # never overwrites a key file
 
     public = tmp_path / "b.pub.pem"
     other = SigningKey.generate()
     public.write_text(other.public.pem())
-    added = cli_json("admin", "key", "add", str(m["id"]), "--public-key", str(public),
-                     "--db", db_url)
+    added = cli_json(
+        "admin", "key", "add", str(m["id"]), "--public-key", str(public), "--db", db_url
+    )
     assert added["key_id"] == other.public.key_id
 
-    revoked = cli_json("admin", "key", "revoke", str(k["key_id"]), "--since",
-                       "2030-01-01T00:00:00Z", "--db", db_url)
+    revoked = cli_json(
+        "admin",
+        "key",
+        "revoke",
+        str(k["key_id"]),
+        "--since",
+        "2030-01-01T00:00:00Z",
+        "--db",
+        db_url,
+    )
     assert revoked["revoked_since"] == "2030-01-01T00:00:00.000000Z"
     keys = cli_json("admin", "key", "list", str(m["id"]), "--db", db_url)["keys"]
     assert {x["key_id"] for x in keys} == {k["key_id"], added["key_id"]}
@@ -85,8 +109,22 @@ def test_group_commands(db_url: str) -> None:
 @pytest.mark.parametrize(
     ("argv", "code"),
     [
-        (["admin", "member", "add", "--name", "X", "--kind", "government", "--sector", "gov",
-          "--economy", "ZZ"], 1),
+        (
+            [
+                "admin",
+                "member",
+                "add",
+                "--name",
+                "X",
+                "--kind",
+                "government",
+                "--sector",
+                "gov",
+                "--economy",
+                "ZZ",
+            ],
+            1,
+        ),
         (["admin", "member", "show", "no-such-member"], 1),
         (["admin", "token", "issue", "no-such-member"], 1),
         (["admin", "token", "issue", "x", "--ttl", "forever"], 1),
@@ -112,8 +150,21 @@ def test_bad_database_url_is_one_line() -> None:
 
 def test_duplicate_member_name_refused(db_url: str) -> None:
     add_member(db_url)
-    code, _, err = run_cli("admin", "member", "add", "--db", db_url, "--name", "CERT-A",
-                           "--kind", "private", "--sector", "energy", "--economy", "FR")
+    code, _, err = run_cli(
+        "admin",
+        "member",
+        "add",
+        "--db",
+        db_url,
+        "--name",
+        "CERT-A",
+        "--kind",
+        "private",
+        "--sector",
+        "energy",
+        "--economy",
+        "FR",
+    )
     assert code == 1 and "exists" in err
 
 

@@ -43,21 +43,28 @@ def populate(server: LiveServer, make_member: Any) -> Population:
     cli_json("admin", "token", "revoke", spare["token_id"], "--db", a.db)
 
     marking, amber = restricted(a, ["group:ministries"])
-    objects = [a.sign(indicator("green")), a.sign(indicator("clear")), marking, amber,
-               a.sign(indicator("green"))]
+    objects = [
+        a.sign(indicator("green")),
+        a.sign(indicator("clear")),
+        marking,
+        amber,
+        a.sign(indicator("green")),
+    ]
     status = post_objects(server, a.token, objects)
     assert status["success_count"] == len(objects)
     post_objects(server, b.token, [b.sign(indicator("green"))])
     withdrawn = objects[-1]["id"]
     response = requests.delete(
         f"{server.api_root}collections/bulletins/objects/{withdrawn}/",
-        headers={"Accept": TAXII, "Authorization": f"Bearer {a.token}"}, timeout=30,
+        headers={"Accept": TAXII, "Authorization": f"Bearer {a.token}"},
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     page = get(server, "collections/bulletins/objects/", a.token, params={"limit": 2}).json()
     assert page.get("more") and page.get("next")
-    return Population(members=[a, b, c], withdrawn=withdrawn, status_id=status["id"],
-                      cursor=page["next"])
+    return Population(
+        members=[a, b, c], withdrawn=withdrawn, status_id=status["id"], cursor=page["next"]
+    )
 
 
 def observe(server: LiveServer, population: Population) -> dict[str, Any]:
@@ -70,13 +77,21 @@ def observe(server: LiveServer, population: Population) -> dict[str, Any]:
         seen[f"keys {m.name}"] = get(server, "keys/", m.token).json()
     a = population.members[0]
     seen["public"] = get(server, "collections/public/objects/").json().get("objects", [])
-    seen["next page"] = get(server, "collections/bulletins/objects/", a.token,
-                            params={"limit": 2, "next": population.cursor}).json()
+    seen["next page"] = get(
+        server,
+        "collections/bulletins/objects/",
+        a.token,
+        params={"limit": 2, "next": population.cursor},
+    ).json()
     # the transparency log moves too: the same signed head, the same proofs
     seen["log head"] = get(server, "log/", a.token).json()
     seen["log key"] = get(server, "log/key/", a.token).json()
-    seen["consistency"] = get(server, "log/consistency/", a.token, params={
-        "first": 1, "second": seen["log head"]["tree_size"]}).json()
+    seen["consistency"] = get(
+        server,
+        "log/consistency/",
+        a.token,
+        params={"first": 1, "second": seen["log head"]["tree_size"]},
+    ).json()
     status = get(server, f"status/{population.status_id}/", a.token)
     assert status.status_code == 200, status.text
     seen["status"] = status.json()
@@ -110,7 +125,10 @@ def read_backup(path: Path) -> list[dict[str, Any]]:
 
 
 def test_backup_then_restore_into_a_new_sqlite_database(
-    server: LiveServer, make_member: Any, db_url: str, tmp_path: Path,
+    server: LiveServer,
+    make_member: Any,
+    db_url: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Small pages, so backup reads tables page by page and restore inserts in several batches.
@@ -141,8 +159,12 @@ def test_backup_then_restore_into_a_new_sqlite_database(
     assert set(secret) == {"base64"}
     # Every table of the schema, whichever migrations made it (bar the two left out).
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-        schema = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        schema = {
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
     assert set(made["tables"]) == schema - SKIPPED
 
     restored_db = f"sqlite:///{tmp_path / 'restored.db'}"
@@ -178,18 +200,22 @@ def test_restore_refuses_a_database_that_holds_data(
 
 def test_restore_refuses_bad_files_without_touching_the_database(tmp_path: Path) -> None:
     target = tmp_path / "new.db"
-    for name, content in (("plain.txt", b"not a backup\n"),
-                          ("other.gz", gzip.compress(b'{"format": "something-else"}\n'))):
+    for name, content in (
+        ("plain.txt", b"not a backup\n"),
+        ("other.gz", gzip.compress(b'{"format": "something-else"}\n')),
+    ):
         path = tmp_path / name
         path.write_bytes(content)
         code, out, err = run_cli("admin", "restore", str(path), "--db", f"sqlite:///{target}")
         assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, err
-    code, _, err = run_cli("admin", "restore", str(tmp_path / "missing.gz"),
-                           "--db", f"sqlite:///{target}")
+    code, _, err = run_cli(
+        "admin", "restore", str(tmp_path / "missing.gz"), "--db", f"sqlite:///{target}"
+    )
     assert code == 1 and "no backup file" in err
     assert not target.exists()
-    code, _, err = run_cli("admin", "backup", str(tmp_path / "x.gz"),
-                           "--db", f"sqlite:///{tmp_path / 'none.db'}")
+    code, _, err = run_cli(
+        "admin", "backup", str(tmp_path / "x.gz"), "--db", f"sqlite:///{tmp_path / 'none.db'}"
+    )
     assert code == 1 and len(err.strip().splitlines()) == 1
 
 

@@ -52,8 +52,13 @@ def verdict(stix_id: str, member: TestMember) -> tuple[bool, str]:
 def malware(tlp: str = "green") -> dict[str, Any]:
     now = stamp()
     return {
-        "type": "malware", "spec_version": "2.1", "id": f"malware--{uuid.uuid4()}",
-        "created": now, "modified": now, "name": "Loader", "is_family": True,
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": f"malware--{uuid.uuid4()}",
+        "created": now,
+        "modified": now,
+        "name": "Loader",
+        "is_family": True,
         "object_marking_refs": [TLP[tlp]],
     }
 
@@ -87,8 +92,9 @@ def test_outbound_rule_decides_and_changes_show_at_once(make_member: Any) -> Non
     assert verdict(green["id"], de) == (True, "audience")
     assert verdict(green["id"], a) == (True, "publisher")  # never applied to the publisher
 
-    deny = cli_json("admin", "rules", "outbound", a.id, "deny", f"member:{de.identity}",
-                    "--db", a.db)
+    deny = cli_json(
+        "admin", "rules", "outbound", a.id, "deny", f"member:{de.identity}", "--db", a.db
+    )
     assert verdict(green["id"], de) == (False, f"outbound:{deny['rule_id']}")
 
     cli_json("admin", "rules", "remove", rule["rule_id"], "--db", a.db)
@@ -126,8 +132,7 @@ def test_inbound_filter_and_suspension(make_member: Any) -> None:
     a, b = make_member("CERT-A"), make_member("CERT-B")
     family, ind = a.sign(malware("green")), a.sign(indicator("green"))
     publish(a, family, ind)
-    rule = cli_json("admin", "rules", "inbound", b.id, "type", "indicator", "report",
-                    "--db", a.db)
+    rule = cli_json("admin", "rules", "inbound", b.id, "type", "indicator", "report", "--db", a.db)
     assert verdict(family["id"], b) == (False, f"inbound:{rule['rule_id']}")
     assert verdict(ind["id"], b) == (True, "audience")
     cli_json("admin", "rules", "remove", rule["rule_id"], "--db", a.db)
@@ -152,8 +157,9 @@ def test_human_output_and_errors(make_member: Any) -> None:
     assert len(err.strip().splitlines()) == 1 and unknown in err
     assert "Traceback" not in err
 
-    code, out, err = run_cli("admin", "explain", ind["id"], str(uuid.uuid4()), "--db", a.db,
-                             "--json")
+    code, out, err = run_cli(
+        "admin", "explain", ind["id"], str(uuid.uuid4()), "--db", a.db, "--json"
+    )
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
 
     # One argument is MEMBER (the summary form): an object id there is no member.

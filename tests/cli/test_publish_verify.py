@@ -53,30 +53,42 @@ def read_all(server: LiveServer, token: str) -> list[dict[str, Any]]:
     return out
 
 
-def test_publish_then_verify_round_trip(server: LiveServer, make_member: Any, tmp_path: Path) -> None:
+def test_publish_then_verify_round_trip(
+    server: LiveServer, make_member: Any, tmp_path: Path
+) -> None:
     author, reader = make_member("CERT-A"), make_member("CERT-B", economy="FR")
     objects = bulletin()
     source = tmp_path / "bulletin.json"
-    source.write_text(json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}",
-                                  "objects": objects}))
+    source.write_text(
+        json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects})
+    )
 
-    code, out, err = run_cli("publish", str(source), "--url", server.api_root, "--token",
-                             author.token, "--key", str(author.key_path), "--json")
+    code, out, err = run_cli(
+        "publish",
+        str(source),
+        "--url",
+        server.api_root,
+        "--token",
+        author.token,
+        "--key",
+        str(author.key_path),
+        "--json",
+    )
     assert code == 0, err
     status = json.loads(out)
     assert status["status"] == "complete"
     assert status["success_count"] == len(objects)
     assert status["failure_count"] == 0
 
-    served = [o for o in read_all(server, reader.token)
-              if o["id"] in {x["id"] for x in objects}]
+    served = [o for o in read_all(server, reader.token) if o["id"] in {x["id"] for x in objects}]
     assert len(served) == len(objects)
     assert all(o["created_by_ref"] == author.identity for o in served)
     fetched = tmp_path / "fetched.json"
     fetched.write_text(json.dumps({"objects": served}))
 
-    code, out, err = run_cli("verify", str(fetched), "--url", server.api_root, "--token",
-                             reader.token, "--json")
+    code, out, err = run_cli(
+        "verify", str(fetched), "--url", server.api_root, "--token", reader.token, "--json"
+    )
     assert code == 0, err
     result = json.loads(out)
     assert sorted(result["valid"]) == sorted(o["id"] for o in objects)
@@ -89,8 +101,9 @@ def test_verify_reports_tampering(server: LiveServer, make_member: Any, tmp_path
     tampered = dict(signed, name="something else")
     path = tmp_path / "objects.json"
     path.write_text(json.dumps({"objects": [signed, tampered]}))
-    code, out, _ = run_cli("verify", str(path), "--url", server.api_root, "--token",
-                           author.token, "--json")
+    code, out, _ = run_cli(
+        "verify", str(path), "--url", server.api_root, "--token", author.token, "--json"
+    )
     assert code == 1
     result = json.loads(out)
     assert result["valid"] == [signed["id"]]
@@ -100,13 +113,17 @@ def test_verify_reports_tampering(server: LiveServer, make_member: Any, tmp_path
 
 def test_exchange_own_objects_verify(server: LiveServer, make_member: Any, tmp_path: Path) -> None:
     member = make_member()
-    own = [o for o in read_all(server, member.token)
-           if o["type"] in ("identity", "extension-definition")]
+    own = [
+        o
+        for o in read_all(server, member.token)
+        if o["type"] in ("identity", "extension-definition")
+    ]
     assert {o["type"] for o in own} == {"identity", "extension-definition"}
     path = tmp_path / "own.json"
     path.write_text(json.dumps({"objects": own}))
-    code, out, err = run_cli("verify", str(path), "--url", server.api_root, "--token",
-                             member.token, "--json")
+    code, out, err = run_cli(
+        "verify", str(path), "--url", server.api_root, "--token", member.token, "--json"
+    )
     assert code == 0, out + err
 
 
@@ -117,8 +134,17 @@ def test_publish_reports_refusals_with_exit_1(
     amber = indicator("amber")  # no audience marking: refused
     path = tmp_path / "amber.json"
     path.write_text(json.dumps({"objects": [amber, indicator("green")]}))
-    code, out, _ = run_cli("publish", str(path), "--url", server.api_root, "--token",
-                           author.token, "--key", str(author.key_path), "--json")
+    code, out, _ = run_cli(
+        "publish",
+        str(path),
+        "--url",
+        server.api_root,
+        "--token",
+        author.token,
+        "--key",
+        str(author.key_path),
+        "--json",
+    )
     assert code == 1
     status = json.loads(out)
     assert status["success_count"] == 1
@@ -130,8 +156,16 @@ def test_publish_bad_file_is_one_line(server: LiveServer, make_member: Any, tmp_
     author = make_member()
     path = tmp_path / "broken.json"
     path.write_text("{not json")
-    code, out, err = run_cli("publish", str(path), "--url", server.api_root, "--token",
-                             author.token, "--key", str(author.key_path))
+    code, out, err = run_cli(
+        "publish",
+        str(path),
+        "--url",
+        server.api_root,
+        "--token",
+        author.token,
+        "--key",
+        str(author.key_path),
+    )
     assert code == 1
     assert out == ""
     assert len(err.strip().splitlines()) == 1

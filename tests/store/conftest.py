@@ -70,9 +70,7 @@ async def store_factory(
         await conn.close()
 
     def make_pg() -> Store:
-        store = PostgresStore(
-            dsn, min_size=1, max_size=4, server_settings={"search_path": schema}
-        )
+        store = PostgresStore(dsn, min_size=1, max_size=4, server_settings={"search_path": schema})
         made.append(store)
         return store
 

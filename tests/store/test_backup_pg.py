@@ -45,7 +45,11 @@ def pg_url() -> Iterator[str]:
 
 
 def test_move_from_sqlite_to_postgresql_and_back(
-    server: LiveServer, make_member: Any, db_url: str, pg_url: str, tmp_path: Path,
+    server: LiveServer,
+    make_member: Any,
+    db_url: str,
+    pg_url: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Small pages: backup and restore go page by page on both databases.

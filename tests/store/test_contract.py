@@ -233,7 +233,9 @@ async def test_members(store: Store) -> None:
     suspended = await store.members.set_member_status(bob.id, MemberStatus.SUSPENDED)
     assert suspended.status is MemberStatus.SUSPENDED
     assert (await store.members.get_member(bob.id)).status is MemberStatus.SUSPENDED
-    assert (await store.members.set_member_status(bob.id, MemberStatus.ACTIVE)).status is MemberStatus.ACTIVE
+    assert (
+        await store.members.set_member_status(bob.id, MemberStatus.ACTIVE)
+    ).status is MemberStatus.ACTIVE
 
     with pytest.raises(Conflict):
         await store.members.add_member(make_member("Alice"))
@@ -273,7 +275,9 @@ async def test_tokens(store: Store) -> None:
 
     revoked = await store.members.revoke_token("tok-1", ts(3))
     assert revoked.revoked == dt(3)
-    assert (await store.members.revoke_token("tok-1", ts(5))).revoked == dt(3)  # the first revocation stays
+    assert (await store.members.revoke_token("tok-1", ts(5))).revoked == dt(
+        3
+    )  # the first revocation stays
     found = await store.members.find_token("a" * 64)
     assert found is not None and found.revoked == dt(3)
     assert (await store.members.get_token("tok-2")).revoked is None
@@ -377,8 +381,15 @@ async def test_groups(store: Store) -> None:
 
 
 def _normal(rule: StandingRule) -> tuple[object, ...]:
-    return (rule.rule_id, rule.member, rule.direction, rule.effect, rule.field,
-            frozenset(rule.values), rule.created)
+    return (
+        rule.rule_id,
+        rule.member,
+        rule.direction,
+        rule.effect,
+        rule.field,
+        frozenset(rule.values),
+        rule.created,
+    )
 
 
 async def test_rules(store: Store) -> None:
@@ -414,7 +425,9 @@ async def test_rules(store: Store) -> None:
     await store.sharing.add_rule(inbound, identity=bob.identity)
 
     assert [_normal(r) for r in await store.sharing.list_rules()] == [
-        _normal(outbound), _normal(deny), _normal(inbound)
+        _normal(outbound),
+        _normal(deny),
+        _normal(inbound),
     ]
     assert sorted((await store.sharing.list_rules())[0].values) == ["economy:DE", "kind:government"]
     assert [r.rule_id for r in await store.sharing.list_rules(alice.id)] == ["rule-1", "rule-2"]
@@ -475,7 +488,9 @@ async def test_deliveries(store: Store) -> None:
     by_version = {(o.stix_id, o.version): o for o in stored}
 
     await store.statuses.record_deliveries(bob.id, [by_version[(a1.stix_id, ts(1))]], ts(5))
-    await store.statuses.record_deliveries(bob.id, [by_version[(a1.stix_id, ts(1))]], ts(6))  # idempotent
+    await store.statuses.record_deliveries(
+        bob.id, [by_version[(a1.stix_id, ts(1))]], ts(6)
+    )  # idempotent
     await store.statuses.record_deliveries(alice.id, stored, ts(7))
     await store.statuses.record_deliveries(alice.id, [], ts(8))
 
@@ -571,7 +586,10 @@ async def test_delete_objects_hides_them_from_reads(store: Store) -> None:
     assert await store.objects.delete_objects(v1.stix_id, [ts(1)], ts(5)) == 1
     for who in (as_reader(alice), as_reader(bob)):
         rows = await read(store, who, versions=("all",))
-        assert [(o.stix_id, o.version) for o in rows] == [(v1.stix_id, ts(2)), (keep.stix_id, ts(0))]
+        assert [(o.stix_id, o.version) for o in rows] == [
+            (v1.stix_id, ts(2)),
+            (keep.stix_id, ts(0)),
+        ]
     # "first" is now the first version still held
     [first] = await read(store, as_reader(bob), ids=(v1.stix_id,), versions=("first",))
     assert first.version == ts(2)
@@ -617,9 +635,7 @@ async def test_audience_markings(store: Store) -> None:
 async def test_object_facts(store: Store) -> None:
     alice = make_member("Alice", sector="telecom")
     await store.members.add_member(alice)
-    v2 = new_object(
-        alice, version=ts(2), tlp=Tlp.AMBER, audience=("economy:FR", "sector:energy")
-    )
+    v2 = new_object(alice, version=ts(2), tlp=Tlp.AMBER, audience=("economy:FR", "sector:energy"))
     v1 = new_object(alice, stix_id=v2.stix_id, version=ts(1))
     stranger = new_object(None, tlp=Tlp.CLEAR)
     await insert(store, v2, v1, stranger)  # stored out of version order
@@ -662,9 +678,7 @@ def cast() -> dict[str, Member]:
     return {
         "pub": make_member("Publisher", sector="telecom", economy="NL"),
         "alice": make_member("Alice", sector="finance", economy="DE"),
-        "bob": make_member(
-            "Bob", kind=MemberKind.GOVERNMENT, sector="energy", economy="FR"
-        ),
+        "bob": make_member("Bob", kind=MemberKind.GOVERNMENT, sector="energy", economy="FR"),
         "carol": make_member("Carol", sector="health", economy="US"),
     }
 
@@ -681,7 +695,9 @@ async def test_tlp_clear_and_green(store: Store, cast: dict[str, Member]) -> Non
     assert await visible(store, as_reader(pub)) == sids(clear, green)
 
 
-async def test_public_collection_holds_only_tlp_clear(store: Store, cast: dict[str, Member]) -> None:
+async def test_public_collection_holds_only_tlp_clear(
+    store: Store, cast: dict[str, Member]
+) -> None:
     pub, alice = cast["pub"], cast["alice"]
     await add_members(store, pub, alice)
     clear = new_object(pub, tlp=Tlp.CLEAR)
@@ -708,15 +724,22 @@ async def test_audience_narrows_every_tlp(store: Store, cast: dict[str, Member])
     clear_de = new_object(pub, tlp=Tlp.CLEAR, audience=("economy:DE",))
     green_finance = new_object(pub, tlp=Tlp.GREEN, audience=("sector:finance",))
     either = new_object(pub, tlp=Tlp.AMBER, audience=("economy:US", "sector:energy"))
-    everything = [to_alice, to_group, to_sector, to_economy, to_kind, red, clear_de,
-                  green_finance, either]
+    everything = [
+        to_alice,
+        to_group,
+        to_sector,
+        to_economy,
+        to_kind,
+        red,
+        clear_de,
+        green_finance,
+        either,
+    ]
     await insert(store, *everything)
 
     alice_reader = as_reader(alice, await store.sharing.groups_of(alice.id))
     assert await visible(store, alice_reader) == sids(to_alice, to_group, clear_de, green_finance)
-    assert await visible(store, as_reader(bob)) == sids(
-        to_sector, to_economy, to_kind, red, either
-    )
+    assert await visible(store, as_reader(bob)) == sids(to_sector, to_economy, to_kind, red, either)
     assert await visible(store, as_reader(carol)) == sids(either)
     assert await visible(store, ANONYMOUS) == set()
     # the publisher always reads its own objects, in no audience of them
@@ -748,7 +771,11 @@ async def test_relationships_need_readable_ends(store: Store, cast: dict[str, Me
     # unreadable, however wide its earlier versions were
     mixed = new_object(pub, type_="malware", version=ts(1))
     mixed_v2 = new_object(
-        pub, type_="malware", stix_id=mixed.stix_id, version=ts(2), tlp=Tlp.RED,
+        pub,
+        type_="malware",
+        stix_id=mixed.stix_id,
+        version=ts(2),
+        tlp=Tlp.RED,
         audience=(member_of(alice),),
     )
     rel_mixed = relationship(carol, shared.stix_id, mixed.stix_id)
@@ -792,8 +819,12 @@ async def test_marking_definitions_follow_what_references_them(
     # referenced only by a relationship Alice may not read (one of its ends is Bob's)
     m_rel = audience_marking(pub, ("economy:DE", "economy:FR"))
     rel = relationship(
-        pub, o_alice.stix_id, o_bob.stix_id, tlp=Tlp.AMBER,
-        audience=("economy:DE", "economy:FR"), extra_markings=(m_rel.stix_id,),
+        pub,
+        o_alice.stix_id,
+        o_bob.stix_id,
+        tlp=Tlp.AMBER,
+        audience=("economy:DE", "economy:FR"),
+        extra_markings=(m_rel.stix_id,),
     )
     unused = audience_marking(pub, ("sector:energy",))
     green_unused = new_object(pub, type_="marking-definition", tlp=Tlp.GREEN)
@@ -829,7 +860,9 @@ async def test_outbound_rules_narrow(store: Store, cast: dict[str, Member]) -> N
     green = new_object(pub, tlp=Tlp.GREEN)
     marking = audience_marking(pub, ("economy:FR", "economy:DE"))
     amber = new_object(
-        pub, tlp=Tlp.AMBER, audience=("economy:FR", "economy:DE"),
+        pub,
+        tlp=Tlp.AMBER,
+        audience=("economy:FR", "economy:DE"),
         extra_markings=(marking.stix_id,),
     )
     others = new_object(carol, tlp=Tlp.GREEN)
@@ -878,17 +911,24 @@ async def test_inbound_rules_filter(store: Store, cast: dict[str, Member]) -> No
     bob_report = new_object(bob, type_="report", tlp=Tlp.CLEAR)
     marking = audience_marking(bob, (member_of(carol),))
     bob_amber = new_object(
-        bob, type_="indicator", tlp=Tlp.AMBER, audience=(member_of(carol),),
+        bob,
+        type_="indicator",
+        tlp=Tlp.AMBER,
+        audience=(member_of(carol),),
         extra_markings=(marking.stix_id,),
     )
     not_for_carol = new_object(alice, type_="indicator", tlp=Tlp.RED, audience=(member_of(bob),))
     await insert(
-        store, pub_indicator, alice_malware, alice_indicator, bob_report, marking, bob_amber,
+        store,
+        pub_indicator,
+        alice_malware,
+        alice_indicator,
+        bob_report,
+        marking,
+        bob_amber,
         not_for_carol,
     )
-    everything = sids(
-        pub_indicator, alice_malware, alice_indicator, bob_report, marking, bob_amber
-    )
+    everything = sids(pub_indicator, alice_malware, alice_indicator, bob_report, marking, bob_amber)
     assert await visible(store, as_reader(carol)) == everything
 
     rules = [
@@ -951,7 +991,9 @@ async def test_versions(store: Store, cast: dict[str, Member]) -> None:
     assert await versions(b, ts(2), "first") == only_single
     assert await versions(b, ts(5)) == only_single
     # the default filter is "last"
-    default = await store.objects.read_objects(b, ReadQuery(collection="bulletins", filter=ObjectFilter(ids=(x,))))
+    default = await store.objects.read_objects(
+        b, ReadQuery(collection="bulletins", filter=ObjectFilter(ids=(x,)))
+    )
     assert [o.version for o in default.objects] == []
     # once v3 is withdrawn, v2 (TLP:GREEN) is the latest and decides again
     withdrawn_v3 = await store.objects.delete_objects(x, [ts(3)], ts(9))
@@ -1035,9 +1077,7 @@ async def test_filters(store: Store, cast: dict[str, Member]) -> None:
         malware, report
     )
     assert await visible(store, reader, ids=("indicator--unknown",)) == set()
-    assert await visible(store, reader, types=("malware", "report")) == sids(
-        malware, report, later
-    )
+    assert await visible(store, reader, types=("malware", "report")) == sids(malware, report, later)
     assert await visible(
         store, reader, types=("malware",), ids=(malware.stix_id, report.stix_id)
     ) == sids(malware)
@@ -1064,7 +1104,10 @@ async def test_filters(store: Store, cast: dict[str, Member]) -> None:
     assert [o.model_copy(update={"body": ""}) for o in rows] == bare
     first = rows[0]
     assert (first.stix_id, first.type, first.spec_version, first.version) == (
-        indicator.stix_id, "indicator", "2.1", ts(0)
+        indicator.stix_id,
+        "indicator",
+        "2.1",
+        ts(0),
     )
     assert (first.author_identity, first.tlp) == (pub.identity, Tlp.GREEN)
 

@@ -129,8 +129,9 @@ async def test_cursors_from_one_worker_work_on_the_other(
         async with http.get(one.api_root + url, headers=headers, params=params) as resp:
             page = await resp.json(content_type=None)
         assert page["more"] is True and [o["id"] for o in page["objects"]] == [objs[0]["id"]]
-        async with http.get(two.api_root + url, headers=headers, params={**params, "next": page["next"]}
-                            ) as resp:
+        async with http.get(
+            two.api_root + url, headers=headers, params={**params, "next": page["next"]}
+        ) as resp:
             assert resp.status == 200
             second = await resp.json(content_type=None)
         assert [o["id"] for o in second["objects"]] == [objs[1]["id"]]
@@ -163,4 +164,3 @@ async def test_the_listener_reconnects_when_its_connection_drops(
         await post(http, one, author, [obj])
         assert (await s.next(WAIT)).object["id"] == obj["id"]
     assert new != old
-

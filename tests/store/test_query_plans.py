@@ -43,8 +43,14 @@ async def test_pages_walk_the_primary_key_in_order(store: Store, versions: str) 
     objects = [marking]
     for i in range(1500):
         if i % 3 == 0:
-            objects.append(new_object(pub, tlp=Tlp.AMBER, audience=("sector:energy",),
-                                      extra_markings=(marking.stix_id,)))
+            objects.append(
+                new_object(
+                    pub,
+                    tlp=Tlp.AMBER,
+                    audience=("sector:energy",),
+                    extra_markings=(marking.stix_id,),
+                )
+            )
         else:
             objects.append(new_object(pub, tlp=Tlp.GREEN if i % 2 else Tlp.CLEAR))
     # some objects with several versions
@@ -64,8 +70,9 @@ async def test_pages_walk_the_primary_key_in_order(store: Store, versions: str) 
             top = plan.splitlines()
             if store.dialect == "sqlite":
                 # the outer loop: objects o searched by rowid range, in rowid order
-                assert any("SEARCH o USING INTEGER PRIMARY KEY (rowid>?)" in line
-                           for line in top), plan
+                assert any(
+                    "SEARCH o USING INTEGER PRIMARY KEY (rowid>?)" in line for line in top
+                ), plan
                 assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
                 assert not any(line.endswith("SCAN o") for line in top), plan
             else:

@@ -93,7 +93,9 @@ async def test_cancelled_transactions_leave_connections_clean(store: Store) -> N
     await add_members(store, author)
     for i in range(300):
         job = (
-            store.log.log_size() if i % 3 else store.objects.insert_objects([new_object(author, note=f"c{i}")])
+            store.log.log_size()
+            if i % 3
+            else store.objects.insert_objects([new_object(author, note=f"c{i}")])
         )
         task = asyncio.ensure_future(job)
         for _ in range(i % 7):

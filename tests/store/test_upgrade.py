@@ -49,11 +49,18 @@ def load_pg_dump(release: str, url: str) -> None:
     schema = dict(p.split("=", 1) for p in query.split("&"))["search_path"]
     dump = (FIXTURES / f"{release}.pg.sql").read_text()
     dump = dump.replace("upgrade_fixture", schema)
-    dump = "\n".join(line for line in dump.splitlines()
-                     if not line.startswith(("CREATE SCHEMA", "SET transaction_timeout")))
-    subprocess.run(["psql", os.environ.get("EXCHANGE_TEST_PG_DSN", dsn), "-q",
-                    "-v", "ON_ERROR_STOP=1"], input=dump, text=True, check=True,
-                   capture_output=True)
+    dump = "\n".join(
+        line
+        for line in dump.splitlines()
+        if not line.startswith(("CREATE SCHEMA", "SET transaction_timeout"))
+    )
+    subprocess.run(
+        ["psql", os.environ.get("EXCHANGE_TEST_PG_DSN", dsn), "-q", "-v", "ON_ERROR_STOP=1"],
+        input=dump,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
 
 
 def assert_upgraded(db: str, want: dict[str, Any]) -> None:
@@ -71,8 +78,7 @@ async def assert_kept(db: str, want: dict[str, Any]) -> None:
         async with store.transaction() as tx:
             rows = await tx.fetchall("SELECT stix_id, version, body FROM objects")
         got = {(r[0], r[1]): r[2] for r in rows}
-        keys = {k.key_id: VerifyKey.from_pem(k.public_key)
-                for k in await store.members.list_keys()}
+        keys = {k.key_id: VerifyKey.from_pem(k.public_key) for k in await store.members.list_keys()}
         for entry in want["objects"]:
             body = got.get((entry["id"], entry["version"]))
             assert body is not None, f"lost {entry['id']} {entry['version']}"

@@ -103,8 +103,18 @@ def test_top_level(spec: dict[str, Any]) -> None:
     assert isinstance(spec["info"]["version"], str) and spec["info"]["version"]
     assert isinstance(spec["paths"], dict) and spec["paths"]
     assert isinstance(spec["components"], dict)
-    allowed = {"openapi", "info", "jsonSchemaDialect", "servers", "paths", "webhooks",
-               "components", "security", "tags", "externalDocs"}
+    allowed = {
+        "openapi",
+        "info",
+        "jsonSchemaDialect",
+        "servers",
+        "paths",
+        "webhooks",
+        "components",
+        "security",
+        "tags",
+        "externalDocs",
+    }
     extra = {k for k in spec if not k.startswith("x-")} - allowed
     assert not extra, f"unknown top-level keys {extra}"
 
@@ -130,7 +140,9 @@ def test_every_ref_resolves(spec: dict[str, Any]) -> None:
     assert checked > 50
     # the object schema names both extension schemas
     assert {p.name for p in documents} >= {
-        "openapi.json", "signature-extension.schema.json", "audience-extension.schema.json"
+        "openapi.json",
+        "signature-extension.schema.json",
+        "audience-extension.schema.json",
     }
 
 
@@ -203,12 +215,17 @@ def test_error_bodies_are_taxii_errors(spec: dict[str, Any]) -> None:
     for path, method, operation in operations(spec):
         for status, raw in operation["responses"].items():
             if not status.startswith(("4", "5")) or (path, status) in {
-                    ("/readyz", "503"), ("/bulletins/{report_id}", "404")}:  # an HTML page
+                ("/readyz", "503"),
+                ("/bulletins/{report_id}", "404"),
+            }:  # an HTML page
                 continue
             seen.add(status)
             response = deref(spec, raw)
-            assert response["content"][TAXII]["schema"] == {
-                "$ref": "#/components/schemas/Error"}, (method, path, status)
+            assert response["content"][TAXII]["schema"] == {"$ref": "#/components/schemas/Error"}, (
+                method,
+                path,
+                status,
+            )
             headers = set(response.get("headers", {}))
             assert "X-Request-ID" in headers, (method, path, status)
             if status == "401":
@@ -226,8 +243,19 @@ def test_taxii_operations_document_their_errors(spec: dict[str, Any]) -> None:
         return set(spec["paths"][path][method]["responses"])
 
     objects = "/api/v1/collections/{collection}/objects/"
-    assert statuses(objects, "post") >= {"202", "400", "401", "403", "404", "406", "413",
-                                         "415", "422", "429", "503"}
+    assert statuses(objects, "post") >= {
+        "202",
+        "400",
+        "401",
+        "403",
+        "404",
+        "406",
+        "413",
+        "415",
+        "422",
+        "429",
+        "503",
+    }
     for path, method, operation in operations(spec):
         if path.startswith(("/taxii2/", "/api/v1/")):
             assert {"401", "429", "503"} <= set(operation["responses"]), (method, path)
@@ -274,8 +302,11 @@ def test_every_route_is_documented_and_every_path_is_a_route(
 
 def test_documented_routes_cover_the_interface(spec: dict[str, Any]) -> None:
     wanted = {
-        ("get", "/taxii2/"), ("get", "/api/v1/"), ("get", "/api/v1/status/{status_id}/"),
-        ("get", "/api/v1/collections/"), ("get", "/api/v1/collections/{collection}/"),
+        ("get", "/taxii2/"),
+        ("get", "/api/v1/"),
+        ("get", "/api/v1/status/{status_id}/"),
+        ("get", "/api/v1/collections/"),
+        ("get", "/api/v1/collections/{collection}/"),
         ("get", "/api/v1/collections/{collection}/objects/"),
         ("post", "/api/v1/collections/{collection}/objects/"),
         ("get", "/api/v1/collections/{collection}/objects/{object_id}/"),
@@ -283,11 +314,17 @@ def test_documented_routes_cover_the_interface(spec: dict[str, Any]) -> None:
         ("get", "/api/v1/collections/{collection}/objects/{object_id}/versions/"),
         ("get", "/api/v1/collections/{collection}/manifest/"),
         ("get", "/api/v1/collections/{collection}/events/"),
-        ("get", "/api/v1/keys/"), ("get", "/api/v1/deliveries/"),
-        ("get", "/api/v1/log/"), ("get", "/api/v1/log/key/"), ("get", "/api/v1/log/inclusion/"),
-        ("get", "/api/v1/log/consistency/"), ("post", "/api/v1/log/cosignatures/"),
+        ("get", "/api/v1/keys/"),
+        ("get", "/api/v1/deliveries/"),
+        ("get", "/api/v1/log/"),
+        ("get", "/api/v1/log/key/"),
+        ("get", "/api/v1/log/inclusion/"),
+        ("get", "/api/v1/log/consistency/"),
+        ("post", "/api/v1/log/cosignatures/"),
         ("get", "/api/v1/log/checkpoint"),
-        ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
     }
     assert wanted <= {(m, p) for p, m, _ in operations(spec)}
 
@@ -296,15 +333,35 @@ def test_documented_routes_cover_the_interface(spec: dict[str, Any]) -> None:
 
 
 SCHEMA_KEYWORDS = {
-    "$schema", "$id", "$ref", "title", "description", "default", "example", "examples",
-    "type", "properties", "required", "additionalProperties", "items", "minItems", "const",
-    "enum", "pattern", "format", "minimum", "allOf", "anyOf", "oneOf",
+    "$schema",
+    "$id",
+    "$ref",
+    "title",
+    "description",
+    "default",
+    "example",
+    "examples",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "minItems",
+    "const",
+    "enum",
+    "pattern",
+    "format",
+    "minimum",
+    "allOf",
+    "anyOf",
+    "oneOf",
 }
 JSON_TYPES = {"object", "array", "string", "integer", "number", "boolean", "null"}
 SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 FORMATS = {
     "date-time": re.compile(
-        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.I),
+        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.I
+    ),
     "uuid": re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I),
     "uri": re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.I),
 }
@@ -329,8 +386,9 @@ def _is_type(value: Any, kind: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
-    python = {"object": dict, "array": list, "string": str, "boolean": bool,
-              "null": type(None)}[kind]
+    python = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}[
+        kind
+    ]
     return isinstance(value, python)
 
 
@@ -349,8 +407,9 @@ class SchemaChecker:
             self.documents[document] = load_json(SCHEMAS / document)
         return pointer(self.documents[document], fragment), document
 
-    def errors(self, schema: Any, value: Any, document: str = "openapi.json",
-               where: str = "") -> list[str]:
+    def errors(
+        self, schema: Any, value: Any, document: str = "openapi.json", where: str = ""
+    ) -> list[str]:
         if schema is True or schema == {}:
             return []
         if schema is False:
@@ -390,8 +449,9 @@ class SchemaChecker:
                 if name in properties:
                     out += self.errors(properties[name], item, document, f"{where}/{name}")
                 elif "additionalProperties" in schema:
-                    out += self.errors(schema["additionalProperties"], item, document,
-                                       f"{where}/{name}")
+                    out += self.errors(
+                        schema["additionalProperties"], item, document, f"{where}/{name}"
+                    )
         for sub in schema.get("allOf", []):
             out += self.errors(sub, value, document, where)
         if "anyOf" in schema and all(
@@ -399,8 +459,7 @@ class SchemaChecker:
         ):
             out.append(f"{where}: {value!r} matches none of anyOf")
         if "oneOf" in schema:
-            matched = sum(not self.errors(sub, value, document, where)
-                          for sub in schema["oneOf"])
+            matched = sum(not self.errors(sub, value, document, where) for sub in schema["oneOf"])
             if matched != 1:
                 out.append(f"{where}: {value!r} matches {matched} of oneOf")
         return out
@@ -409,28 +468,52 @@ class SchemaChecker:
 def test_the_schema_checker_is_not_lenient(spec: dict[str, Any]) -> None:
     checker = SchemaChecker(spec)
     envelope = {"$ref": "#/components/schemas/Envelope"}
-    good = {"more": False, "objects": [{"type": "indicator", "spec_version": "2.1",
-                                        "id": "indicator--0f4b5a1e-3c1d-4a6e-9a43-0f8f2c5d9e10"}]}
+    good = {
+        "more": False,
+        "objects": [
+            {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": "indicator--0f4b5a1e-3c1d-4a6e-9a43-0f8f2c5d9e10",
+            }
+        ],
+    }
     assert checker.errors(envelope, good) == []
     assert checker.errors(envelope, {"objects": []})  # no "more", too few objects
     bad_signature = json.loads(json.dumps(good))
     bad_signature["objects"][0]["extensions"] = {
         "extension-definition--53903a24-06b3-4ef5-b7fe-fd3d5d29b3d1": {
-            "extension_type": "property-extension", "alg": "RSA", "key_id": "x"}}
+            "extension_type": "property-extension",
+            "alg": "RSA",
+            "key_id": "x",
+        }
+    }
     found = checker.errors(envelope, bad_signature)
     assert any("'alg'" in e or "RSA" in e for e in found), found
     assert any("signature" in e for e in found), found
     bad_audience = json.loads(json.dumps(good))
     bad_audience["objects"][0]["extensions"] = {
         "extension-definition--08f4bf56-1ae6-4882-9203-9e8188a7443c": {
-            "extension_type": "property-extension", "audience": ["planet:mars"]}}
+            "extension_type": "property-extension",
+            "audience": ["planet:mars"],
+        }
+    }
     assert checker.errors(envelope, bad_audience)
     error = {"$ref": "#/components/schemas/Error"}
     assert checker.errors(error, {"title": "x", "http_status": 400})  # a number, not a string
     key = {"$ref": "#/components/schemas/Key"}
-    assert checker.errors(key, {"key_id": "0" * 64, "member": "m", "identity": "identity--x",
-                                "public_key": "p", "not_before": "yesterday",
-                                "not_after": None, "revoked_since": None})
+    assert checker.errors(
+        key,
+        {
+            "key_id": "0" * 64,
+            "member": "m",
+            "identity": "identity--x",
+            "public_key": "p",
+            "not_before": "yesterday",
+            "not_after": None,
+            "revoked_since": None,
+        },
+    )
 
 
 class Conformance:
@@ -514,8 +597,13 @@ async def test_answers_conform_to_the_spec(
     await check("get", root + "status/{status_id}/", root + "status/x/")  # 401
     await check("get", "/taxii2/", "/taxii2/", headers={"Accept": "text/html"})  # 406
     await check("get", "/taxii2/", "/taxii2/", headers={"Authorization": "Bearer nope"})  # 401
-    await check("post", coll + "objects/", root + "collections/public/objects/",
-                headers={"Content-Type": TAXII}, data=b'{"objects": []}')  # 403
+    await check(
+        "post",
+        coll + "objects/",
+        root + "collections/public/objects/",
+        headers={"Content-Type": TAXII},
+        data=b'{"objects": []}',
+    )  # 403
     await check("get", "/healthz", "/healthz")
     await check("get", "/readyz", "/readyz")
     await check("get", "/metrics", "/metrics")
@@ -526,37 +614,48 @@ async def test_answers_conform_to_the_spec(
     unsigned = indicator("green", created_by_ref=member.identity)
     envelope = json.dumps({"objects": [signed, unsigned]})
     bulletins = root + "collections/bulletins/"
-    status = await check("post", coll + "objects/", bulletins + "objects/",
-                         headers=posting, data=envelope)
+    status = await check(
+        "post", coll + "objects/", bulletins + "objects/", headers=posting, data=envelope
+    )
     assert status["success_count"] == 1 and status["failure_count"] == 1, status
-    await check("get", root + "status/{status_id}/", f"{root}status/{status['id']}/",
-                headers=auth)
+    await check("get", root + "status/{status_id}/", f"{root}status/{status['id']}/", headers=auth)
     await check("get", root + "status/{status_id}/", root + "status/nothing/", headers=auth)
     listed = await check("get", root + "collections/", root + "collections/", headers=auth)
     assert {c["alias"] for c in listed["collections"]} == {"bulletins", "public"}
     await check("get", coll, bulletins, headers=auth)
-    page = await check("get", coll + "objects/", bulletins + "objects/?match[type]=indicator",
-                       headers=auth)
+    page = await check(
+        "get", coll + "objects/", bulletins + "objects/?match[type]=indicator", headers=auth
+    )
     assert [o["id"] for o in page["objects"]] == [signed["id"]]
     await check("get", coll + "objects/", bulletins + "objects/?limit=0", headers=auth)  # 400
     await check("get", coll + "manifest/", bulletins + "manifest/", headers=auth)
     await check("get", obj_path, f"{bulletins}objects/{signed['id']}/", headers=auth)
-    await check("get", obj_path + "versions/", f"{bulletins}objects/{signed['id']}/versions/",
-                headers=auth)
-    await check("get", obj_path + "versions/",  # 400: a filter versions does not take
-                f"{bulletins}objects/{signed['id']}/versions/?match[type]=indicator",
-                headers=auth)
+    await check(
+        "get", obj_path + "versions/", f"{bulletins}objects/{signed['id']}/versions/", headers=auth
+    )
+    await check(
+        "get",
+        obj_path + "versions/",  # 400: a filter versions does not take
+        f"{bulletins}objects/{signed['id']}/versions/?match[type]=indicator",
+        headers=auth,
+    )
     await check("get", obj_path, f"{bulletins}objects/{unsigned['id']}/", headers=auth)  # 404
     await check("get", root + "keys/", root + "keys/", headers=auth)
-    await check("get", root + "deliveries/", f"{root}deliveries/?id={signed['id']}",
-                headers=auth)
+    await check("get", root + "deliveries/", f"{root}deliveries/?id={signed['id']}", headers=auth)
     await check("get", root + "deliveries/", root + "deliveries/", headers=auth)  # 400
-    await check("post", coll + "objects/", bulletins + "objects/",
-                headers={**auth, "Content-Type": "application/json"}, data=envelope)  # 415
-    await check("post", coll + "objects/", bulletins + "objects/",
-                headers=posting, data=b"[1, 2]")  # 422
-    await check("post", coll + "objects/", bulletins + "objects/",
-                headers=posting, data=b'{"objects": [')  # 400
+    await check(
+        "post",
+        coll + "objects/",
+        bulletins + "objects/",
+        headers={**auth, "Content-Type": "application/json"},
+        data=envelope,
+    )  # 415
+    await check(
+        "post", coll + "objects/", bulletins + "objects/", headers=posting, data=b"[1, 2]"
+    )  # 422
+    await check(
+        "post", coll + "objects/", bulletins + "objects/", headers=posting, data=b'{"objects": ['
+    )  # 400
 
     # the event stream: its first block, then hang up
     response = await client.get(bulletins + "events/?from=start", headers=auth)
@@ -568,10 +667,15 @@ async def test_answers_conform_to_the_spec(
     assert first.startswith(b"retry: ")
     response.close()
     conform.checked.add(("get", coll + "events/", "200"))
-    await check("get", coll + "events/", bulletins + "events/?match[version]=all",
-                headers=auth)  # 400
-    await check("get", coll + "events/", bulletins + "events/",
-                headers={**auth, "Accept": "application/json"})  # 406
+    await check(
+        "get", coll + "events/", bulletins + "events/?match[version]=all", headers=auth
+    )  # 400
+    await check(
+        "get",
+        coll + "events/",
+        bulletins + "events/",
+        headers={**auth, "Accept": "application/json"},
+    )  # 406
 
     # the transparency log
     log = root + "log/"
@@ -581,24 +685,51 @@ async def test_answers_conform_to_the_spec(
     await check("get", log + "checkpoint", log + "checkpoint", headers=auth)
     await check("get", log + "checkpoint", log + "checkpoint")  # 401
     version = signed["modified"]
-    await check("get", log + "inclusion/", f"{log}inclusion/?id={signed['id']}&version="
-                f"{version}&tree_size={head['tree_size']}", headers=auth)
-    await check("get", log + "inclusion/", f"{log}inclusion/?id={unsigned['id']}&version="
-                f"{version}&tree_size={head['tree_size']}", headers=auth)  # 404
-    await check("get", log + "inclusion/", f"{log}inclusion/?id=x&version=y&tree_size=z",
-                headers=auth)  # 400
-    await check("get", log + "consistency/",
-                f"{log}consistency/?first=1&second={head['tree_size']}", headers=auth)
-    await check("get", log + "consistency/", f"{log}consistency/?first=2&second=1",
-                headers=auth)  # 400
+    await check(
+        "get",
+        log + "inclusion/",
+        f"{log}inclusion/?id={signed['id']}&version={version}&tree_size={head['tree_size']}",
+        headers=auth,
+    )
+    await check(
+        "get",
+        log + "inclusion/",
+        f"{log}inclusion/?id={unsigned['id']}&version={version}&tree_size={head['tree_size']}",
+        headers=auth,
+    )  # 404
+    await check(
+        "get", log + "inclusion/", f"{log}inclusion/?id=x&version=y&tree_size=z", headers=auth
+    )  # 400
+    await check(
+        "get",
+        log + "consistency/",
+        f"{log}consistency/?first=1&second={head['tree_size']}",
+        headers=auth,
+    )
+    await check(
+        "get", log + "consistency/", f"{log}consistency/?first=2&second=1", headers=auth
+    )  # 400
     part = {k: head[k] for k in ("tree_size", "root_hash", "timestamp", "key_id")}
-    cosig = {"tree_size": head["tree_size"], "root_hash": head["root_hash"],
-             "key_id": member.key.public.key_id, "signature": sign_json(member.key, part)}
-    await check("post", log + "cosignatures/", log + "cosignatures/",
-                headers={**auth, "Content-Type": "application/json"}, data=json.dumps(cosig))
-    await check("post", log + "cosignatures/", log + "cosignatures/",
-                headers={**auth, "Content-Type": "application/json"},
-                data=json.dumps({**cosig, "tree_size": 1}))  # 400
+    cosig = {
+        "tree_size": head["tree_size"],
+        "root_hash": head["root_hash"],
+        "key_id": member.key.public.key_id,
+        "signature": sign_json(member.key, part),
+    }
+    await check(
+        "post",
+        log + "cosignatures/",
+        log + "cosignatures/",
+        headers={**auth, "Content-Type": "application/json"},
+        data=json.dumps(cosig),
+    )
+    await check(
+        "post",
+        log + "cosignatures/",
+        log + "cosignatures/",
+        headers={**auth, "Content-Type": "application/json"},
+        data=json.dumps({**cosig, "tree_size": 1}),
+    )  # 400
     head = await check("get", log, log, headers=auth)
     assert len(head["cosignatures"]) == 1
 
@@ -607,13 +738,27 @@ async def test_answers_conform_to_the_spec(
 
     # the public pages and feeds (docs/bulletins.md)
     now = signed["created"]
-    bulletin = member.sign({
-        "type": "report", "spec_version": "2.1", "id": "report--4c3b2a19-0f6e-4d5c-8b7a-6e5d4c3b2a19",
-        "created": now, "modified": now, "published": now, "name": "Public advice",
-        "report_types": ["threat-report"], "object_refs": [signed["id"]],
-        "object_marking_refs": [signed["object_marking_refs"][0]]})
-    status = await check("post", coll + "objects/", bulletins + "objects/", headers=posting,
-                         data=json.dumps({"objects": [bulletin]}))
+    bulletin = member.sign(
+        {
+            "type": "report",
+            "spec_version": "2.1",
+            "id": "report--4c3b2a19-0f6e-4d5c-8b7a-6e5d4c3b2a19",
+            "created": now,
+            "modified": now,
+            "published": now,
+            "name": "Public advice",
+            "report_types": ["threat-report"],
+            "object_refs": [signed["id"]],
+            "object_marking_refs": [signed["object_marking_refs"][0]],
+        }
+    )
+    status = await check(
+        "post",
+        coll + "objects/",
+        bulletins + "objects/",
+        headers=posting,
+        data=json.dumps({"objects": [bulletin]}),
+    )
     assert status["success_count"] == 1, status
     await check("get", "/", "/")
     await check("get", "/", "/?q=advice&type=threat-report&page=2")
@@ -622,8 +767,12 @@ async def test_answers_conform_to_the_spec(
     await check("get", "/feeds/atom.xml", "/feeds/atom.xml")
     feed = await client.get("/feeds/feed.json")
     await check("get", "/feeds/feed.json", "/feeds/feed.json")
-    await check("get", "/feeds/feed.json", "/feeds/feed.json",
-                headers={"If-None-Match": feed.headers["ETag"]})  # 304
+    await check(
+        "get",
+        "/feeds/feed.json",
+        "/feeds/feed.json",
+        headers={"If-None-Match": feed.headers["ETag"]},
+    )  # 304
     await check("get", "/static/public.css", "/static/public.css")
 
     # every path was exercised at least once

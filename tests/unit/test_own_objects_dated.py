@@ -20,12 +20,16 @@ async def test_own_objects_are_never_dated_before_the_exchange_key(tmp_path: Pat
         try:
             [key] = [k for k in await services.store.members.list_keys() if k.member is None]
             page = await services.store.objects.read_objects(
-                ANONYMOUS, ReadQuery(collection="public", filter=ObjectFilter(), limit=100))
+                ANONYMOUS, ReadQuery(collection="public", filter=ObjectFilter(), limit=100)
+            )
             assert page.objects
             signed = [o for o in page.objects if signature_block(json.loads(o.body))]
             assert signed  # its identity, at least (its extension definitions are unsigned)
             for obj in signed:
-                assert parse_ts(obj.version) >= key.not_before, (obj.stix_id, obj.version,
-                                                                 key.not_before)
+                assert parse_ts(obj.version) >= key.not_before, (
+                    obj.stix_id,
+                    obj.version,
+                    key.not_before,
+                )
         finally:
             await services.store.close()

@@ -61,7 +61,9 @@ CREATING = ("indicator", "relationship", "sighting", "relay_new")
 
 # --- the plan Hypothesis draws ---------------------------------------------------------------
 
-Entry = tuple[str, Any]  # ("member", i) | ("group", g) | ("sector", s) | ("economy", c) | ("kind", k)
+Entry = tuple[
+    str, Any
+]  # ("member", i) | ("group", g) | ("sector", s) | ("economy", c) | ("kind", k)
 End = tuple[str, Any]  # ("op", j) | ("member", i) | ("exchange", None) | ("unheld", None)
 
 
@@ -116,8 +118,11 @@ def entries_st(n: int, members_only: bool = False) -> st.SearchStrategy[Entry]:
 def plans(draw: st.DrawFn) -> Plan:
     n = draw(st.integers(2, 5))
     members = [
-        (draw(st.sampled_from(KINDS)), draw(st.sampled_from(SECTORS)),
-         draw(st.sampled_from(ECONOMIES)))
+        (
+            draw(st.sampled_from(KINDS)),
+            draw(st.sampled_from(SECTORS)),
+            draw(st.sampled_from(ECONOMIES)),
+        )
         for _ in range(n)
     ]
     groups = {g: sorted(draw(st.sets(st.integers(0, n - 1)))) for g in GROUPS}
@@ -127,10 +132,16 @@ def plans(draw: st.DrawFn) -> Plan:
     for _ in range(n):
         rules_out: list[tuple[str, tuple[Entry, ...]]] = []
         if draw(st.integers(0, 2)) == 0:
-            rules_out = draw(st.lists(
-                st.tuples(st.sampled_from(("require", "deny")),
-                          st.lists(entry, min_size=1, max_size=2).map(tuple)),
-                min_size=1, max_size=2))
+            rules_out = draw(
+                st.lists(
+                    st.tuples(
+                        st.sampled_from(("require", "deny")),
+                        st.lists(entry, min_size=1, max_size=2).map(tuple),
+                    ),
+                    min_size=1,
+                    max_size=2,
+                )
+            )
         outbound.append(rules_out)
         rules_in: list[tuple[str, tuple[Any, ...]]] = []
         if draw(st.integers(0, 2)) == 0:
@@ -161,8 +172,15 @@ def plans(draw: st.DrawFn) -> Plan:
         if kind == "marking_version":
             target = draw(st.sampled_from(marking_ops))
             t_author = ops[target].author
-            ops.append(Op("marking_version", t_author, t_author, target=target,
-                          new_envelope=draw(st.booleans())))
+            ops.append(
+                Op(
+                    "marking_version",
+                    t_author,
+                    t_author,
+                    target=target,
+                    new_envelope=draw(st.booleans()),
+                )
+            )
             continue
         if kind == "delete":
             target = draw(st.sampled_from(object_ops + marking_ops))
@@ -173,8 +191,16 @@ def plans(draw: st.DrawFn) -> Plan:
         audience: tuple[int, ...] = ()
         how_many = min(draw(st.sampled_from((0, 0, 1, 1, 1, 2))), n_markings + 1)
         if how_many:
-            audience = tuple(draw(st.lists(st.integers(0, n_markings), min_size=how_many,
-                                           max_size=how_many, unique=True)))
+            audience = tuple(
+                draw(
+                    st.lists(
+                        st.integers(0, n_markings),
+                        min_size=how_many,
+                        max_size=how_many,
+                        unique=True,
+                    )
+                )
+            )
         author = draw(st.integers(0, n - 1))
         new_envelope = draw(st.booleans())
         if kind == "marking":
@@ -188,8 +214,9 @@ def plans(draw: st.DrawFn) -> Plan:
             target = draw(st.sampled_from(object_ops))
             t_author = ops[target].author
             poster = t_author if kind == "version" else draw(st.integers(0, n - 1))
-            ops.append(Op(kind, t_author, poster, tlp, audience, target=target,
-                          new_envelope=new_envelope))
+            ops.append(
+                Op(kind, t_author, poster, tlp, audience, target=target, new_envelope=new_envelope)
+            )
             continue
         ends: tuple[End, ...] = ()
         end_st = st.one_of(
@@ -201,11 +228,14 @@ def plans(draw: st.DrawFn) -> Plan:
         if kind == "relationship":
             ends = (draw(end_st), draw(end_st))
         elif kind == "sighting":
-            of_st = st.one_of(st.tuples(st.just("unheld"), st.none()),
-                              *([st.tuples(st.just("op"), st.sampled_from(sdo_ops))] * 3
-                                if sdo_ops else []))
-            where_st = st.one_of(st.tuples(st.just("member"), st.integers(0, n - 1)),
-                                 st.tuples(st.just("exchange"), st.none()))
+            of_st = st.one_of(
+                st.tuples(st.just("unheld"), st.none()),
+                *([st.tuples(st.just("op"), st.sampled_from(sdo_ops))] * 3 if sdo_ops else []),
+            )
+            where_st = st.one_of(
+                st.tuples(st.just("member"), st.integers(0, n - 1)),
+                st.tuples(st.just("exchange"), st.none()),
+            )
             ends = (draw(of_st), draw(where_st))
         poster = draw(st.integers(0, n - 1)) if kind == "relay_new" else author
         ops.append(Op(kind, author, poster, tlp, audience, ends=ends, new_envelope=new_envelope))
@@ -215,15 +245,29 @@ def plans(draw: st.DrawFn) -> Plan:
 
     suspend = draw(st.one_of(st.none(), st.none(), st.integers(0, n - 1)))
     page_sizes = draw(st.lists(st.integers(1, 50), min_size=1, max_size=4))
-    explain = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, len(ops) - 1)),
-                            max_size=4))
-    revoke = draw(st.one_of(st.none(), st.tuples(st.integers(0, n - 1),
-                                                  st.integers(0, len(ops) - 1))))
+    explain = draw(
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, len(ops) - 1)), max_size=4)
+    )
+    revoke = draw(
+        st.one_of(st.none(), st.tuples(st.integers(0, n - 1), st.integers(0, len(ops) - 1)))
+    )
     joins = draw(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(GROUPS)), max_size=2))
     drop_outbound = draw(st.one_of(st.none(), st.none(), st.integers(0, n - 1)))
     reinstate = suspend is not None and draw(st.booleans())
-    return Plan(members, groups, outbound, inbound, ops, suspend, page_sizes, explain, revoke,
-                joins, drop_outbound, reinstate)
+    return Plan(
+        members,
+        groups,
+        outbound,
+        inbound,
+        ops,
+        suspend,
+        page_sizes,
+        explain,
+        revoke,
+        joins,
+        drop_outbound,
+        reinstate,
+    )
 
 
 # --- the reference model -------------------------------------------------------------------
@@ -341,9 +385,9 @@ class Model:
     def readable(self, reader: MMember | None, rec: Rec) -> bool:
         if rec.type == "marking-definition":
             return self.is_publisher(reader, rec) or any(
-                rec.stix_id in x.markings and x is self.head(x.stix_id)
-                and self.readable(reader, x)
-                for x in self.live if x.type != "marking-definition"
+                rec.stix_id in x.markings and x is self.head(x.stix_id) and self.readable(reader, x)
+                for x in self.live
+                if x.type != "marking-definition"
             )
         head = self.head(rec.stix_id)
         if head is None:
@@ -376,8 +420,10 @@ class Model:
         # latest version left after them (docs/taxii.md), so a version hidden from the reader
         # never hides an older one it may read.
         found = [
-            r for r in self.live
-            if self.readable(reader, r) and self.inbound_keeps(reader, r)
+            r
+            for r in self.live
+            if self.readable(reader, r)
+            and self.inbound_keeps(reader, r)
             and (collection != "public" or r.tlp == "clear")
         ]
         if versions == "last":
@@ -390,8 +436,9 @@ class Model:
 
     # the publish checks, in words
 
-    def accepts(self, value: dict[str, Any], poster: MMember) -> tuple[bool, str | None,
-                                                                         tuple[str, ...] | None]:
+    def accepts(
+        self, value: dict[str, Any], poster: MMember
+    ) -> tuple[bool, str | None, tuple[str, ...] | None]:
         """Whether a non-marking object is accepted; its TLP and audience entries."""
         refs = value["object_marking_refs"]
         tlps = [TLP_OF_ID[r] for r in refs if r in TLP_OF_ID]
@@ -412,19 +459,23 @@ class Model:
         if value["created_by_ref"] != poster.identity:  # a relay
             if tlp not in ("clear", "green"):
                 return False, None, None
-            probe = Rec(0, value["id"], value["type"], "", value["created_by_ref"], tlp, entries,
-                        (), (), "")
-            if not (self.tlp_and_audience_allow(poster, probe)
-                    and self.outbound_allows(poster, probe.author)
-                    and all(self.end_readable(poster, e) for e in ends_of(value))):
+            probe = Rec(
+                0, value["id"], value["type"], "", value["created_by_ref"], tlp, entries, (), (), ""
+            )
+            if not (
+                self.tlp_and_audience_allow(poster, probe)
+                and self.outbound_allows(poster, probe.author)
+                and all(self.end_readable(poster, e) for e in ends_of(value))
+            ):
                 return False, None, None
         return True, tlp, entries
 
     def withdrawn(self, value: dict[str, Any]) -> bool:
         """This very version was stored and then withdrawn: posting it again is refused."""
         version = normalise_ts(value.get("modified") or value["created"])
-        return any(r.stix_id == value["id"] and r.version == version and r.deleted
-                   for r in self.recs)
+        return any(
+            r.stix_id == value["id"] and r.version == version and r.deleted for r in self.recs
+        )
 
     def revoke(self, author: str, since: str) -> None:
         """``key revoke --since``: what the author's key signed for ``since`` and later is
@@ -440,15 +491,32 @@ class Model:
             r.deleted = True
         return bool(found)
 
-    def store(self, value: dict[str, Any], text: str, tlp: str | None,
-              entries: tuple[str, ...] | None, ends: tuple[str, ...]) -> None:
+    def store(
+        self,
+        value: dict[str, Any],
+        text: str,
+        tlp: str | None,
+        entries: tuple[str, ...] | None,
+        ends: tuple[str, ...],
+    ) -> None:
         version = normalise_ts(value.get("modified") or value["created"])
         if any(r.stix_id == value["id"] and r.version == version for r in self.recs):
             return  # stored already: a duplicate
         self.next_seq += 1
-        self.recs.append(Rec(self.next_seq, value["id"], value["type"], version,
-                             value.get("created_by_ref"), tlp, entries, ends,
-                             tuple(value.get("object_marking_refs", [])), text))
+        self.recs.append(
+            Rec(
+                self.next_seq,
+                value["id"],
+                value["type"],
+                version,
+                value.get("created_by_ref"),
+                tlp,
+                entries,
+                ends,
+                tuple(value.get("object_marking_refs", [])),
+                text,
+            )
+        )
 
 
 # --- running a plan ------------------------------------------------------------------------
@@ -475,13 +543,27 @@ async def baseline(services: Services, model: Model) -> None:
     store = services.store
     assert isinstance(store, SqlStore)
     async with store.transaction() as tx:
-        rows = await tx.fetchall("SELECT seq, stix_id, type, version, body FROM objects ORDER BY seq")
+        rows = await tx.fetchall(
+            "SELECT seq, stix_id, type, version, body FROM objects ORDER BY seq"
+        )
     for seq, stix_id, typ, version, body in rows:
         value = json.loads(body)
         refs = tuple(value.get("object_marking_refs", []))
         tlp = next((TLP_OF_ID[r] for r in refs if r in TLP_OF_ID), None)
-        model.recs.append(Rec(int(seq), stix_id, typ, version, value.get("created_by_ref"), tlp,
-                              None, (), refs, body))
+        model.recs.append(
+            Rec(
+                int(seq),
+                stix_id,
+                typ,
+                version,
+                value.get("created_by_ref"),
+                tlp,
+                None,
+                (),
+                refs,
+                body,
+            )
+        )
         model.next_seq = max(model.next_seq, int(seq))
 
 
@@ -505,12 +587,16 @@ async def set_up(services: Services, plan: Plan, model: Model) -> list[SigningKe
     for i, filters in enumerate(plan.inbound):
         for fld, raw in filters:
             values = tuple(
-                model.exchange_identity if v == "exchange"
-                else model.members[v].identity if isinstance(v, int) else v
+                model.exchange_identity
+                if v == "exchange"
+                else model.members[v].identity
+                if isinstance(v, int)
+                else v
                 for v in raw
             )
-            await services.members.add_rule(model.members[i].id, "inbound", "only", list(values),
-                                            field=fld)
+            await services.members.add_rule(
+                model.members[i].id, "inbound", "only", list(values), field=fld
+            )
             model.members[i].inbound.append((fld, values))
     return keys
 
@@ -522,17 +608,20 @@ def ts(base: datetime, k: int) -> str:
 def build_objects(plan: Plan, model: Model, keys: list[SigningKey]) -> list[dict[str, Any]]:
     """The signed object each op posts, in op order."""
     base = datetime.now(UTC) + timedelta(seconds=1)
-    marking_ids = [f"marking-definition--{uuid.uuid4()}" for op in plan.ops
-                   if op.kind == "marking"]
+    marking_ids = [f"marking-definition--{uuid.uuid4()}" for op in plan.ops if op.kind == "marking"]
     never_posted = f"marking-definition--{uuid.uuid4()}"
     ids: dict[int, str] = {}
     out: list[dict[str, Any]] = []
 
     def markings(op: Op) -> list[str]:
-        tlp = ([] if op.tlp == "none" else [TLP["green"], TLP["amber"]] if op.tlp == "two"
-               else [TLP[op.tlp]])
-        return tlp + [marking_ids[a] if a < len(marking_ids) else never_posted
-                      for a in op.audience]
+        tlp = (
+            []
+            if op.tlp == "none"
+            else [TLP["green"], TLP["amber"]]
+            if op.tlp == "two"
+            else [TLP[op.tlp]]
+        )
+        return tlp + [marking_ids[a] if a < len(marking_ids) else never_posted for a in op.audience]
 
     def end(e: End) -> str:
         what, value = e
@@ -551,18 +640,27 @@ def build_objects(plan: Plan, model: Model, keys: list[SigningKey]) -> list[dict
         obj: dict[str, Any]
         if op.kind == "marking":
             obj = {
-                "type": "marking-definition", "spec_version": "2.1",
-                "id": marking_ids[n_marking], "created": stamp, "name": f"audience {n_marking}",
-                "extensions": {AUDIENCE_EXT: {
-                    "extension_type": "property-extension",
-                    "audience": [concrete_entry(e, model) for e in op.entries]}},
+                "type": "marking-definition",
+                "spec_version": "2.1",
+                "id": marking_ids[n_marking],
+                "created": stamp,
+                "name": f"audience {n_marking}",
+                "extensions": {
+                    AUDIENCE_EXT: {
+                        "extension_type": "property-extension",
+                        "audience": [concrete_entry(e, model) for e in op.entries],
+                    }
+                },
             }
             n_marking += 1
         elif op.kind == "marking_version":
             assert op.target is not None
             obj = {key: v for key, v in out[op.target].items() if key != "extensions"}
-            obj.update(created=stamp, name="changed", extensions={
-                AUDIENCE_EXT: out[op.target]["extensions"][AUDIENCE_EXT]})
+            obj.update(
+                created=stamp,
+                name="changed",
+                extensions={AUDIENCE_EXT: out[op.target]["extensions"][AUDIENCE_EXT]},
+            )
         elif op.kind in ("relay", "delete"):
             assert op.target is not None
             out.append(out[op.target])  # the very same signed object (or the one to delete)
@@ -574,25 +672,41 @@ def build_objects(plan: Plan, model: Model, keys: list[SigningKey]) -> list[dict
         elif op.kind in ("indicator", "relay_new"):
             ids[k] = f"indicator--{uuid.uuid4()}"
             obj = {
-                "type": "indicator", "spec_version": "2.1", "id": ids[k], "created": stamp,
-                "modified": stamp, "name": f"indicator {k}",
-                "pattern": f"[ipv4-addr:value = '198.51.100.{k % 250}']", "pattern_type": "stix",
-                "valid_from": stamp, "object_marking_refs": markings(op),
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": ids[k],
+                "created": stamp,
+                "modified": stamp,
+                "name": f"indicator {k}",
+                "pattern": f"[ipv4-addr:value = '198.51.100.{k % 250}']",
+                "pattern_type": "stix",
+                "valid_from": stamp,
+                "object_marking_refs": markings(op),
             }
         elif op.kind == "relationship":
             ids[k] = f"relationship--{uuid.uuid4()}"
             obj = {
-                "type": "relationship", "spec_version": "2.1", "id": ids[k], "created": stamp,
-                "modified": stamp, "relationship_type": "related-to",
-                "source_ref": end(op.ends[0]), "target_ref": end(op.ends[1]),
+                "type": "relationship",
+                "spec_version": "2.1",
+                "id": ids[k],
+                "created": stamp,
+                "modified": stamp,
+                "relationship_type": "related-to",
+                "source_ref": end(op.ends[0]),
+                "target_ref": end(op.ends[1]),
                 "object_marking_refs": markings(op),
             }
         else:
             ids[k] = f"sighting--{uuid.uuid4()}"
             of = end(op.ends[0])
             obj = {
-                "type": "sighting", "spec_version": "2.1", "id": ids[k], "created": stamp,
-                "modified": stamp, "sighting_of_ref": of, "where_sighted_refs": [end(op.ends[1])],
+                "type": "sighting",
+                "spec_version": "2.1",
+                "id": ids[k],
+                "created": stamp,
+                "modified": stamp,
+                "sighting_of_ref": of,
+                "where_sighted_refs": [end(op.ends[1])],
                 "object_marking_refs": markings(op),
             }
         out.append(sign_object(dict(obj, created_by_ref=author), keys[op.author]))
@@ -604,16 +718,21 @@ def envelopes(plan: Plan) -> list[list[int]]:
     groups: list[list[int]] = []
     for k, op in enumerate(plan.ops):
         previous = plan.ops[groups[-1][-1]] if groups else None
-        if (previous is not None and not op.new_envelope and previous.poster == op.poster
-                and previous.kind != "delete"):
+        if (
+            previous is not None
+            and not op.new_envelope
+            and previous.poster == op.poster
+            and previous.kind != "delete"
+        ):
             groups[-1].append(k)
         else:
             groups.append([k])
     return groups
 
 
-async def publish_all(services: Services, plan: Plan, model: Model,
-                      objects: list[dict[str, Any]]) -> None:
+async def publish_all(
+    services: Services, plan: Plan, model: Model, objects: list[dict[str, Any]]
+) -> None:
     for group in envelopes(plan):
         poster = model.members[plan.ops[group[0]].poster]
         if plan.ops[group[0]].kind == "delete":
@@ -645,8 +764,10 @@ async def publish_all(services: Services, plan: Plan, model: Model,
         principal = await services.auth.for_member(poster.id, can_write=True)
         body = ('{"objects": [' + ", ".join(texts) + "]}").encode()
         status = await services.publish.publish(principal, body)
-        got = sorted([(s.id, s.version or "", True) for s in status.successes]
-                     + [(f.id, f.version or "", False) for f in status.failures])
+        got = sorted(
+            [(s.id, s.version or "", True) for s in status.successes]
+            + [(f.id, f.version or "", False) for f in status.failures]
+        )
         failures = {f.id: f.message for f in status.failures}
         assert got == sorted(expected), failures
 
@@ -666,25 +787,35 @@ async def withdraw(services: Services, model: Model, publisher: MMember, stix_id
 # --- reading ---------------------------------------------------------------------------------
 
 
-async def read_view(services: Services, reader: Principal, collection: str,
-                    versions: str) -> list[tuple[str, str]]:
+async def read_view(
+    services: Services, reader: Principal, collection: str, versions: str
+) -> list[tuple[str, str]]:
     flt = ObjectFilter() if versions == "last" else ObjectFilter(versions=(versions,))
     page = await services.store.objects.read_objects(
-        reader, ReadQuery(collection=collection, filter=flt, limit=10_000))
+        reader, ReadQuery(collection=collection, filter=flt, limit=10_000)
+    )
     assert not page.more
     return [(o.stix_id, o.version) for o in page.objects]
 
 
-async def page_store(services: Services, reader: Principal, collection: str, versions: str,
-                     sizes: list[int]) -> list[tuple[str, str]]:
+async def page_store(
+    services: Services, reader: Principal, collection: str, versions: str, sizes: list[int]
+) -> list[tuple[str, str]]:
     got: list[tuple[str, str]] = []
     after, i = 0, 0
     while True:
         limit = sizes[i % len(sizes)]
         i += 1
         page = await services.store.objects.read_objects(
-            reader, ReadQuery(collection=collection, filter=ObjectFilter(versions=(versions,)),
-                              after_seq=after, limit=limit), with_body=False)
+            reader,
+            ReadQuery(
+                collection=collection,
+                filter=ObjectFilter(versions=(versions,)),
+                after_seq=after,
+                limit=limit,
+            ),
+            with_body=False,
+        )
         assert len(page.objects) <= limit
         got.extend((o.stix_id, o.version) for o in page.objects)
         if not page.more:
@@ -693,8 +824,9 @@ async def page_store(services: Services, reader: Principal, collection: str, ver
         after = page.objects[-1].seq
 
 
-async def page_service(services: Services, principal: Principal, collection: str, versions: str,
-                       sizes: list[int]) -> list[tuple[str, str]]:
+async def page_service(
+    services: Services, principal: Principal, collection: str, versions: str, sizes: list[int]
+) -> list[tuple[str, str]]:
     coll = find_collection(collection)
     got: list[tuple[str, str]] = []
     # "last" is the default: leave the filter out
@@ -727,13 +859,15 @@ async def check_reads(services: Services, plan: Plan, model: Model) -> None:
             paged = await page_store(services, principal, collection, versions, plan.page_sizes)
             assert paged == want, (name, versions, "store pages")
             if member is None or not member.suspended:
-                served = await page_service(services, principal, collection, versions,
-                                            plan.page_sizes)
+                served = await page_service(
+                    services, principal, collection, versions, plan.page_sizes
+                )
                 assert served == want, (name, versions, "service pages")
 
 
-async def check_explain(services: Services, plan: Plan, model: Model,
-                        objects: list[dict[str, Any]]) -> None:
+async def check_explain(
+    services: Services, plan: Plan, model: Model, objects: list[dict[str, Any]]
+) -> None:
     for member_index, op_index in plan.explain:
         member = model.members[member_index]
         stix_id = objects[op_index]["id"]
@@ -795,15 +929,21 @@ def run_world(plan: Plan, store: str) -> None:
         asyncio.run(run_plan(plan, f"sqlite:///{Path(tmp) / 'exchange.db'}"))
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(plans())
 def test_views_match_the_reference_model(plan: Plan) -> None:
     run_world(plan, "sqlite")
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(plans())
 def test_views_match_the_reference_model_on_postgresql(plan: Plan) -> None:
     run_world(plan, "postgres")
