@@ -26,38 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exchange.crypto import SigningKey, sign_object, verify_object_signature
+from exchange.crypto import verify_object_signature
 from tests.api.test_crash_ingest import Posters, served
 from tests.api.test_durability import serve
-from tests.conftest import cli_json, free_port
+from tests.conftest import cli_json, free_port, register_member
 from tests.store.test_notify_pg import fresh_pg_schema
-
-
-class Member:
-    def __init__(self, db: str, folder: Path, n: int) -> None:
-        m = cli_json(
-            "admin",
-            "member",
-            "add",
-            "--db",
-            db,
-            "--name",
-            f"crash-{n}",
-            "--kind",
-            "government",
-            "--sector",
-            "government",
-            "--economy",
-            "DE",
-        )
-        self.identity = m["identity"]
-        self.token = cli_json("admin", "token", "issue", m["id"], "--db", db)["token"]
-        pem = folder / f"crash-{n}.pem"
-        cli_json("admin", "key", "generate", m["id"], "--db", db, "--out", str(pem))
-        self.key = SigningKey.from_pem(pem.read_bytes())
-
-    def sign(self, obj: dict[str, Any]) -> dict[str, Any]:
-        return sign_object(dict(obj, created_by_ref=self.identity), self.key)
 
 
 def main() -> int:
@@ -76,7 +49,7 @@ def main() -> int:
         else:
             db = f"sqlite:///{folder / 'exchange.db'}"
             cli_json("admin", "migrate", "--db", db)
-        members = [Member(db, folder, n) for n in range(args.posters)]
+        members = [register_member(db, folder, f"crash-{n}") for n in range(args.posters)]
         port = free_port()
         acknowledged: dict[str, dict[str, Any]] = {}
         problems = 0

@@ -232,14 +232,13 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--rss-bound-mib", type=float, default=64)
     args = parser.parse_args()
-    from bench.crash import Member
-    from tests.conftest import cli_json
+    from tests.conftest import cli_json, register_member
 
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         db = args.db or f"sqlite:///{folder / 'exchange.db'}"
         cli_json("admin", "migrate", "--db", db)
-        members = [Member(db, folder, n) for n in range(2)]
+        members = [register_member(db, folder, f"soak-{n}") for n in range(2)]
         proc = stack.enter_context(server(db))
         report = soak(
             proc.api_root, proc.pid, members, args.seconds, args.posters, args.pollers, args.streams

@@ -420,9 +420,12 @@ async def decide_looking_up(
     latest: ObjectFacts | None,
     outbound: Sequence[StandingRule],
     look_up: Callable[[Fact], Awaitable[Evidence]],
+    found: dict[Fact, Evidence] | None = None,
 ) -> Decision:
-    """``decide``, looking up each compound fact (``look_up``) only when a row needs it."""
-    found: dict[Fact, Evidence] = {}
+    """``decide``, looking up each compound fact (``look_up``) only when a row needs it.
+    ``found``: compound facts already looked up for the same reader and latest version
+    (they depend on nothing else), kept there for the next call."""
+    found = {} if found is None else found
     while True:
         try:
             return decide(

@@ -144,6 +144,49 @@ class TestMember:
         return sign_object(dict(obj, created_by_ref=self.identity), self.key)
 
 
+def register_member(
+    db_url: str,
+    folder: Path,
+    name: str | None = None,
+    kind: str = "government",
+    sector: str = "government",
+    economy: str = "DE",
+    read_only: bool = False,
+) -> TestMember:
+    """A member registered as an administrator would, with a token and a signing key (its
+    private key written to ``folder``)."""
+    name = name or f"member-{uuid.uuid4().hex[:8]}"
+    m = cli_json(
+        "admin",
+        "member",
+        "add",
+        "--db",
+        db_url,
+        "--name",
+        name,
+        "--kind",
+        kind,
+        "--sector",
+        sector,
+        "--economy",
+        economy,
+    )
+    flags = ["--read-only"] if read_only else []
+    t = cli_json("admin", "token", "issue", m["id"], "--db", db_url, *flags)
+    key_path = folder / f"{m['id']}.pem"
+    cli_json("admin", "key", "generate", m["id"], "--db", db_url, "--out", str(key_path))
+    return TestMember(
+        id=m["id"],
+        identity=m["identity"],
+        name=name,
+        token=t["token"],
+        token_id=t["token_id"],
+        key_path=key_path,
+        key=SigningKey.from_pem(key_path.read_bytes()),
+        db=db_url,
+    )
+
+
 @pytest.fixture
 def make_member(db_url: str, tmp_path: Path) -> Any:
     def make(
@@ -153,36 +196,7 @@ def make_member(db_url: str, tmp_path: Path) -> Any:
         economy: str = "DE",
         read_only: bool = False,
     ) -> TestMember:
-        name = name or f"member-{uuid.uuid4().hex[:8]}"
-        m = cli_json(
-            "admin",
-            "member",
-            "add",
-            "--db",
-            db_url,
-            "--name",
-            name,
-            "--kind",
-            kind,
-            "--sector",
-            sector,
-            "--economy",
-            economy,
-        )
-        flags = ["--read-only"] if read_only else []
-        t = cli_json("admin", "token", "issue", m["id"], "--db", db_url, *flags)
-        key_path = tmp_path / f"{m['id']}.pem"
-        cli_json("admin", "key", "generate", m["id"], "--db", db_url, "--out", str(key_path))
-        return TestMember(
-            id=m["id"],
-            identity=m["identity"],
-            name=name,
-            token=t["token"],
-            token_id=t["token_id"],
-            key_path=key_path,
-            key=SigningKey.from_pem(key_path.read_bytes()),
-            db=db_url,
-        )
+        return register_member(db_url, tmp_path, name, kind, sector, economy, read_only)
 
     return make
 

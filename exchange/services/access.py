@@ -57,8 +57,15 @@ class Access:
         return self._outbound[author_identity]
 
     async def decide(
-        self, table: Table, reader: Principal, version: ObjectFacts, latest: ObjectFacts | None
+        self,
+        table: Table,
+        reader: Principal,
+        version: ObjectFacts,
+        latest: ObjectFacts | None,
+        found: dict[Fact, Evidence] | None = None,
     ) -> Decision:
+        """``found``: the compound facts of ``latest`` for ``reader``, shared by the calls
+        that judge several versions of one object (they are the same for every version)."""
         head = latest or version
 
         async def look_up(fact: Fact) -> Evidence:
@@ -75,6 +82,7 @@ class Access:
             latest=latest,
             outbound=await self.outbound(head.author_identity),
             look_up=look_up,
+            found=found,
         )
 
     async def _end_unseen(self, reader: Principal, obj: ObjectFacts) -> Evidence:
@@ -99,8 +107,10 @@ class Access:
         latest live version (or, when every version is withdrawn, the latest)."""
         latest = latest_live(versions)
         denial: Decision | None = None
+        # With no live version each version is its own latest: nothing to share then.
+        found: dict[Fact, Evidence] | None = {} if latest is not None else None
         for version in reversed(versions):
-            decision = await self.decide(READS, reader, version, latest)
+            decision = await self.decide(READS, reader, version, latest, found)
             if decision.allowed:
                 return decision
             if denial is None and (latest is None or version is latest):

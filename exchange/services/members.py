@@ -31,60 +31,13 @@ from exchange.policy import TLP_MARKING_IDS, parse_audience_entries
 from exchange.services.access import Access
 from exchange.services.auth import AuthService
 from exchange.services.publish import PublishService
-from exchange.stix.types import INDUSTRY_SECTORS
+from exchange.stix.types import INDUSTRY_SECTORS, STIX_TYPES
 from exchange.store.base import Store
 from exchange.timeutil import DURATION_RANGE, MAX_DURATION, MIN_DURATION, format_ts, now, stix_ts
 
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 INBOUND_FIELDS = ("type", "tlp", "publisher", "sector")
-# The object types of STIX 2.1 (SDOs, SROs, SCOs and the meta objects); custom types are
-# accepted in inbound rules when they follow STIX's custom naming (``x-…``).
-STIX_TYPES = frozenset(
-    {
-        "attack-pattern",
-        "campaign",
-        "course-of-action",
-        "grouping",
-        "identity",
-        "incident",
-        "indicator",
-        "infrastructure",
-        "intrusion-set",
-        "location",
-        "malware",
-        "malware-analysis",
-        "note",
-        "observed-data",
-        "opinion",
-        "report",
-        "threat-actor",
-        "tool",
-        "vulnerability",
-        "relationship",
-        "sighting",
-        "marking-definition",
-        "extension-definition",
-        "language-content",
-        "artifact",
-        "autonomous-system",
-        "directory",
-        "domain-name",
-        "email-addr",
-        "email-message",
-        "file",
-        "ipv4-addr",
-        "ipv6-addr",
-        "mac-addr",
-        "mutex",
-        "network-traffic",
-        "process",
-        "software",
-        "url",
-        "user-account",
-        "windows-registry-key",
-        "x509-certificate",
-    }
-)
+# Custom types are accepted in inbound rules when they follow STIX's custom naming (``x-…``).
 _CUSTOM_TYPE = re.compile(r"^x-[a-z0-9][a-z0-9-]{0,245}$")
 READ_SUMMARY_PAGE = 1000
 

@@ -632,31 +632,8 @@ class PublishService:
                 await self.store.objects.delete_objects(value["id"], stale, format_ts(now()))
             if any(f.version == version for f in held):
                 continue
-            refs = value.get("object_marking_refs", [])
-            tlp = next((TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS), None)
-            news.append(
-                NewObject(
-                    stix_id=value["id"],
-                    type=value["type"],
-                    spec_version="2.1",
-                    version=version,
-                    version_text=version_text,
-                    created=normalise_ts(value["created"]),
-                    author_identity=value.get("created_by_ref"),
-                    poster_member=None,
-                    tlp=tlp,
-                    audience=object_audience(tlp, None) if tlp else (),
-                    ends=(),
-                    markings=tuple(refs),
-                    body=raw.text,
-                )
-            )
-        results = await self.store.objects.insert_objects(news)
-        inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
-        if inserted:
-            for listener in self.listeners:
-                await listener(inserted)
-        return results
+            news.append(_own_object(value, raw.text))
+        return await self._store_own_objects(news)
 
     async def store_own(self, objects: Sequence[dict[str, Any]]) -> list[InsertResult]:
         """Sign objects the exchange itself makes (identities, extension definitions) and store
@@ -669,29 +646,38 @@ class PublishService:
                 else dict(value),
                 self.exchange_key,
             )
-            refs = signed.get("object_marking_refs", [])
-            tlp = next((TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS), None)
-            news.append(
-                NewObject(
-                    stix_id=signed["id"],
-                    type=signed["type"],
-                    spec_version="2.1",
-                    version=normalise_ts(signed.get("modified") or signed["created"]),
-                    version_text=signed.get("modified") or signed["created"],
-                    created=normalise_ts(signed["created"]),
-                    author_identity=signed["created_by_ref"],
-                    poster_member=None,
-                    tlp=tlp,
-                    audience=object_audience(tlp, None) if tlp else (),
-                    ends=(),
-                    markings=tuple(refs),
-                    key_id=_signing_key_id(signed),
-                    body=json.dumps(signed, ensure_ascii=False, separators=(",", ":")),
-                )
-            )
+            body = json.dumps(signed, ensure_ascii=False, separators=(",", ":"))
+            news.append(_own_object(signed, body, key_id=_signing_key_id(signed)))
+        return await self._store_own_objects(news)
+
+    async def _store_own_objects(self, news: list[NewObject]) -> list[InsertResult]:
         results = await self.store.objects.insert_objects(news)
         inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
         if inserted:
             for listener in self.listeners:
                 await listener(inserted)
         return results
+
+
+def _own_object(value: dict[str, Any], body: str, key_id: str | None = None) -> NewObject:
+    """An object of the exchange's own (never posted by a member): its TLP marking's
+    readers, no audience marking, no ends."""
+    refs = value.get("object_marking_refs", [])
+    tlp = next((TLP_MARKINGS[r] for r in refs if r in TLP_MARKINGS), None)
+    version_text = value.get("modified") or value["created"]
+    return NewObject(
+        stix_id=value["id"],
+        type=value["type"],
+        spec_version="2.1",
+        version=normalise_ts(version_text),
+        version_text=version_text,
+        created=normalise_ts(value["created"]),
+        author_identity=value.get("created_by_ref"),
+        poster_member=None,
+        tlp=tlp,
+        audience=object_audience(tlp, None) if tlp else (),
+        ends=(),
+        markings=tuple(refs),
+        key_id=key_id,
+        body=body,
+    )

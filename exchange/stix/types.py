@@ -72,3 +72,33 @@ INDUSTRY_SECTORS = (
     "transportation",
     "utilities",
 )
+
+# Every object type of STIX 2.1: SDOs, SROs, the meta objects and the SCOs above.
+STIX_TYPES = OBSERVABLE_TYPES | frozenset(
+    {
+        "attack-pattern",
+        "campaign",
+        "course-of-action",
+        "grouping",
+        "identity",
+        "incident",
+        "indicator",
+        "infrastructure",
+        "intrusion-set",
+        "location",
+        "malware",
+        "malware-analysis",
+        "note",
+        "observed-data",
+        "opinion",
+        "report",
+        "threat-actor",
+        "tool",
+        "vulnerability",
+        "relationship",
+        "sighting",
+        "marking-definition",
+        "extension-definition",
+        "language-content",
+    }
+)

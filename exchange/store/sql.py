@@ -138,7 +138,7 @@ class SqlStore(ABC):
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
         # Objects stored before the transparency log get their leaves now, in storage order,
         # under the ingest lock (other workers may be ingesting already).
-        if any(v >= LOG_MIGRATION for v, _ in self.migrations()):  # the log's tables exist
+        if LOG_MIGRATION in await _applied(tx):  # the log's tables exist
             await self.lock_ingest(tx)
             await translog.backfill(tx)
 

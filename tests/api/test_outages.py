@@ -29,7 +29,7 @@ import requests
 
 from exchange.config import Settings
 from tests.api.conftest import assert_taxii_error, get, post_objects, post_raw
-from tests.conftest import LiveServer, free_port, indicator
+from tests.conftest import LiveServer, free_port, indicator, new_sqlite_db, register_member
 from tests.store.test_notify_pg import fresh_pg_schema
 
 
@@ -218,34 +218,12 @@ def fill(folder: Path) -> Path:
 def test_a_full_disk_refuses_posts_with_507_keeps_reads_and_recovers(
     small_disk: Path, tmp_path: Path
 ) -> None:
-    from tests.conftest import cli_json
-
-    db = f"sqlite:///{small_disk / 'exchange.db'}"
-    cli_json("admin", "migrate", "--db", db)
-    m = cli_json(
-        "admin",
-        "member",
-        "add",
-        "--db",
-        db,
-        "--name",
-        "full",
-        "--kind",
-        "government",
-        "--sector",
-        "government",
-        "--economy",
-        "DE",
-    )
-    token = cli_json("admin", "token", "issue", m["id"], "--db", db)["token"]
-    key_path = tmp_path / "full.pem"
-    cli_json("admin", "key", "generate", m["id"], "--db", db, "--out", str(key_path))
-    from exchange.crypto import SigningKey, sign_object
-
-    key = SigningKey.from_pem(key_path.read_bytes())
+    db = new_sqlite_db(small_disk / "exchange.db")
+    member = register_member(db, tmp_path, "full")
+    token = member.token
 
     def signed(**props: Any) -> dict[str, Any]:
-        return sign_object(dict(indicator(**props), created_by_ref=m["identity"]), key)
+        return member.sign(indicator(**props))
 
     live = LiveServer(Settings(db=db, port=free_port()))
     live.start()
