@@ -15,6 +15,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from exchange.store import translog
+from exchange.store.audit import SqlAudit
 from exchange.store.counters import SqlCounters
 from exchange.store.members import SqlMembers
 from exchange.store.objects import SqlObjects
@@ -73,7 +74,8 @@ LOG_MIGRATION = 6  # 0006_transparency_log
 
 class SqlStore(ABC):
     """The database: its lifecycle, schema and transactions, and the repositories over them
-    (``members``, ``sharing``, ``objects``, ``statuses``, ``counters``, ``log``); subclasses supply
+    (``members``, ``sharing``, ``objects``, ``statuses``, ``counters``, ``log``,
+    ``audit``); subclasses supply
     the driver."""
 
     url: str
@@ -102,6 +104,10 @@ class SqlStore(ABC):
     @cached_property
     def log(self) -> SqlLog:
         return SqlLog(self)
+
+    @cached_property
+    def audit(self) -> SqlAudit:
+        return SqlAudit(self)
 
     # --- driver hooks -------------------------------------------------------------------------
 
