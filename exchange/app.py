@@ -15,6 +15,7 @@ from exchange.config import Settings
 from exchange.processes import die_with, stop_pool
 from exchange.services.housekeeping import Housekeeping
 from exchange.services.notify import make_notifier
+from exchange.services.periodic import Periodic
 from exchange.services.ratelimit import RateLimiter
 from exchange.services.runtime import open_services
 from exchange.services.witness import WitnessClient, parse_witnesses
@@ -71,7 +72,17 @@ def create_app(
     async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         upkeep = Housekeeping(app[SERVICES].store, settings.status_ttl_hours)
         upkeep.start()
+        # Anonymous copies whose release time has come (docs/privacy.md), on every worker:
+        # the store releases each once.
+        release = Periodic(
+            "anonymous-release",
+            app[SERVICES].publish.release_anonymous,
+            settings.anonymous_release_seconds,
+            run_first=True,
+        )
+        release.start()
         yield
+        await release.stop()
         await upkeep.stop()
 
     async def translog_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -300,6 +300,9 @@ async def group_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any]
 async def rules_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if a.direction == "outbound":
         rule = await s.members.add_rule(a.member, "outbound", a.effect, a.values)
+    elif a.direction == "submission":
+        value = "default" if a.effect == "anonymous" else "pii"
+        rule = await s.members.add_rule(a.member, "submission", a.effect, [value])
     else:
         rule = await s.members.add_rule(a.member, "inbound", "only", a.values, field=a.field)
     data = rule_json(rule)
@@ -459,6 +462,95 @@ async def audit_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any],
     )
 
 
+async def sealed_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    # Listing does not open: no author, no original (`sealed open` shows them, audited).
+    records = await s.store.privacy.list_sealed()
+    found = [
+        {
+            "sealed_id": r.sealed_id,
+            "copy_id": r.copy_id,
+            "copy_version": r.copy_version,
+            "submitted_at": r.submitted_at,
+            "release_at": r.release_at,
+            "released_at": r.released_at,
+        }
+        for r in records
+    ]
+    return {"sealed": found}, table(
+        ("SEALED_ID", "COPY_ID", "COPY_VERSION", "SUBMITTED", "RELEASED"),
+        [
+            (r.sealed_id, r.copy_id, r.copy_version, r.submitted_at, r.released_at or "pending")
+            for r in records
+        ],
+        "no sealed records",
+    )
+
+
+async def sealed_open(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    if not a.reason.strip():
+        raise InvalidInput("give the reason for opening the sealed record: --reason TEXT")
+    records = await s.store.privacy.find_sealed(a.sealed_id)
+    author = await s.store.members.get_member(records[0].author_member)
+    found = [
+        {
+            "sealed_id": r.sealed_id,
+            "copy_id": r.copy_id,
+            "copy_version": r.copy_version,
+            "original_id": r.original_id,
+            "original_version": r.original_version,
+            "key_id": r.key_id,
+            "submitted_at": r.submitted_at,
+            "release_at": r.release_at,
+            "released_at": r.released_at,
+            "original": json.loads(r.original_body),
+        }
+        for r in records
+    ]
+    payload = {
+        "id": a.sealed_id,
+        "member": author.id,
+        "name": author.name,
+        "identity": author.identity,
+        "reason": a.reason,
+        "records": found,
+    }
+    lines = [f"{a.sealed_id}: submitted by {author.name} ({author.id}, {author.identity})"]
+    lines += [
+        f"  {r['original_id']} {r['original_version']} -> {r['copy_id']} {r['copy_version']} "
+        f"(key {r['key_id']}, submitted {r['submitted_at']})"
+        for r in found
+    ]
+    lines.append("(this opening is in the audit log)")
+    return payload, "\n".join(lines)
+
+
+async def sealed_release(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    released = await s.publish.release_anonymous(every=a.all)
+    return {"released": released}, f"{released} anonymous copies published"
+
+
+async def export_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from exchange.services.export import member_export
+
+    out = Path(a.out)
+    if out.exists():
+        raise InvalidInput(f"{out} exists already; the exchange will not overwrite it")
+    if not out.parent.is_dir():
+        raise InvalidInput(f"no folder {out.parent} for the export")
+    member = await s.members.get(a.member)
+    document = await member_export(s.store, member)
+    text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    # The member's own data, some of it not shared with anyone: readable by its owner only.
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    counts = {k: len(v) for k, v in document.items() if isinstance(v, list) and k != "groups"}
+    return {"member": member.id, "file": str(out), "counts": counts}, (
+        f"exported {member.name} ({member.id}) to {out}: "
+        + ", ".join(f"{n} {k}" for k, n in counts.items())
+    )
+
+
 AdminCommand = Callable[[Services, argparse.Namespace], Awaitable[tuple[dict[str, Any], str]]]
 
 
@@ -534,12 +626,13 @@ READ_ONLY_COMMANDS: frozenset[AdminCommand] = frozenset(
         check_cmd,
         log_key_show,
         audit_cmd,
+        sealed_list,
     }
 )
 # What an audit entry names as the command's target: what the command made or changed (the
 # id it printed), else the first of these arguments, else a group's name; and the arguments
 # it keeps (none of them secret: tokens and private keys are never arguments).
-AUDIT_TARGETS = ("member", "token_id", "key_id", "rule_id", "object_id")
+AUDIT_TARGETS = ("member", "token_id", "key_id", "rule_id", "object_id", "sealed_id")
 AUDIT_DETAILS = (
     "name",
     "kind",
@@ -671,7 +764,12 @@ def publish_cmd(args: argparse.Namespace) -> int:
         return publish_bulletin(args)
 
     status, ok = publish_file(
-        args.file, args.url, api_token(args), args.key, progress=not args.json and not args.quiet
+        args.file,
+        args.url,
+        api_token(args),
+        args.key,
+        progress=not args.json and not args.quiet,
+        anonymous=args.anonymous,
     )
     human = (
         f"{status.get('success_count', 0)} stored, {status.get('failure_count', 0)} refused"
@@ -946,6 +1044,16 @@ def build_parser() -> Parser:
     p.add_argument("field", choices=["type", "tlp", "publisher", "sector"])
     p.add_argument("values", nargs="+", metavar="VALUE")
     p.set_defaults(direction="inbound")
+    p = leaf(
+        rules,
+        "submission",
+        rules_add,
+        "how MEMBER's posts are taken: anonymous (anonymous unless a post says --named) or "
+        "review (personal data found goes to the review queue instead of being refused)",
+    )
+    p.add_argument("member", metavar="MEMBER")
+    p.add_argument("effect", choices=["anonymous", "review"])
+    p.set_defaults(direction="submission")
     leaf(rules, "list", rules_list, "list rules").add_argument(
         "member", nargs="?", metavar="MEMBER"
     )
@@ -967,6 +1075,40 @@ def build_parser() -> Parser:
     p.add_argument("object_id", nargs="?", metavar="OBJECT_ID")
     p.add_argument("member", metavar="MEMBER")
     leaf(asub, "deliveries", deliveries_cmd, "who received an object").add_argument("object_id")
+    sealed = asub.add_parser(
+        "sealed", help="sealed anonymous submissions (docs/privacy.md)"
+    ).add_subparsers(dest="action", required=True, parser_class=Parser)
+    leaf(sealed, "list", sealed_list, "list sealed records (without their authors)")
+    p = leaf(
+        sealed,
+        "open",
+        sealed_open,
+        "show who submitted a sealed record (its id, or the anonymous copy's object id) "
+        "and the original; every opening is in the audit log",
+    )
+    p.add_argument("sealed_id", metavar="ID")
+    p.add_argument("--reason", required=True, help="why it is opened (kept in the audit log)")
+    p = leaf(
+        sealed,
+        "release",
+        sealed_release,
+        "publish the anonymous copies whose release time has come (the server does so "
+        "by itself every anonymous_release_seconds)",
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="every pending copy, whatever its release time (it shortens their timing cover)",
+    )
+    p = leaf(
+        asub,
+        "export",
+        export_cmd,
+        "write everything the exchange holds from and about MEMBER to one JSON file "
+        "(an access request; no secrets)",
+    )
+    p.add_argument("member", metavar="MEMBER")
+    p.add_argument("--out", required=True, help="the JSON file to write (mode 0600)")
     leaf(asub, "migrate", migrate_cmd, "bring the database schema up to date")
     p = leaf(
         asub,
@@ -1018,6 +1160,23 @@ def build_parser() -> Parser:
                 "--dry-run",
                 action="store_true",
                 help="print the signed STIX bundle instead of posting it",
+            )
+            naming = p.add_mutually_exclusive_group()
+            naming.add_argument(
+                "--anonymous",
+                action="store_const",
+                const=True,
+                default=None,
+                help="publish anonymously: the exchange seals your objects and publishes "
+                "copies under its anonymous source (docs/privacy.md)",
+            )
+            naming.add_argument(
+                "--named",
+                dest="anonymous",
+                action="store_const",
+                const=False,
+                help="publish under your name even if your standing rules make anonymity "
+                "your default",
             )
         else:
             p.add_argument(

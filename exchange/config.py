@@ -58,6 +58,13 @@ class Settings(BaseModel):
     # the checkpoint's origin line (default: the public URL's host and path, docs/transparency.md).
     log_head_seconds: float = Field(default=2.0, gt=0)
     log_origin: str | None = None
+    # Anonymous submission (docs/privacy.md): each copy is published at a random moment up to
+    # anonymous_delay_seconds after its submission (0: at once), the due ones released every
+    # anonymous_release_seconds; the copy's created/modified are floored to
+    # anonymous_granularity_seconds.
+    anonymous_delay_seconds: float = Field(default=3600.0, ge=0)
+    anonymous_release_seconds: float = Field(default=30.0, gt=0)
+    anonymous_granularity_seconds: int = Field(default=3600, ge=1, le=86400)
     # C2SP tlog-witness witnesses asked to cosign each new checkpoint: "VKEY SUBMISSION_URL".
     log_witnesses: list[str] = Field(default_factory=list)
 

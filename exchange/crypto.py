@@ -339,3 +339,13 @@ def b64_decode(text: str) -> bytes:
     if b64_encode(raw) != text:
         raise SignatureError("not canonical base64")
     return raw
+
+
+def derived_uuid(secret: bytes, *parts: str) -> str:
+    """A UUID (version 4 layout) derived from ``parts`` under ``secret``: the same parts give
+    the same UUID, and without the secret nobody can tell which parts made it."""
+    digest = bytearray(hmac.new(secret, "\x00".join(parts).encode("utf-8"), "sha256").digest())
+    digest[6] = (digest[6] & 0x0F) | 0x40
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    text = bytes(digest[:16]).hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

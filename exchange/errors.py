@@ -150,6 +150,10 @@ class RefusalCode(StrEnum):
     RELAY_STRICT = "relay-strict"
     RELAY_TLP = "relay-tlp"
     RELAY_UNREADABLE = "relay-unreadable"
+    ANONYMOUS_UNSUPPORTED = "anonymous-unsupported"
+    ANONYMOUS_NAMES_AUTHOR = "anonymous-names-author"
+    ANONYMOUS_OUTBOUND = "anonymous-outbound"
+    PII_FOUND = "pii-found"
 
 
 class Refusal(InvalidInput):

@@ -98,12 +98,15 @@ class Group(Frozen):
 class RuleDirection(StrEnum):
     OUTBOUND = "outbound"  # narrows everything a publisher publishes
     INBOUND = "inbound"  # a reader's subscription filter
+    SUBMISSION = "submission"  # how the exchange takes a member's posts (docs/privacy.md)
 
 
 class RuleEffect(StrEnum):
     REQUIRE = "require"  # outbound: the reader must match one of the values
     DENY = "deny"  # outbound: a reader matching any value is refused
     ONLY = "only"  # inbound: keep only objects matching one of the values
+    ANONYMOUS = "anonymous"  # submission: posts are anonymous unless they say otherwise
+    REVIEW = "review"  # submission: personal data found goes to the review queue, not refused
 
 
 InboundField = Literal["type", "tlp", "publisher", "sector"]
@@ -284,3 +287,55 @@ class AuditEntry(Frozen):
     reason: str | None = None
     details: dict[str, str] = Field(default_factory=dict)
     seq: int | None = None
+
+
+class SealedRecord(Frozen):
+    """An anonymous submission: the author's original, kept sealed (administrators only),
+    and the copy the exchange publishes in its place at ``release_at``."""
+
+    sealed_id: str
+    copy_id: str
+    copy_version: str
+    author_member: str
+    author_identity: str
+    original_id: str
+    original_version: str
+    key_id: str | None
+    original_body: str
+    copy_object: NewObject
+    submitted_at: str
+    release_at: str
+    released_at: str | None = None
+
+
+class ReviewState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ReviewItem(Frozen):
+    """An object held for an administrator because PII screening found personal data in it
+    and its author's standing rules send such objects to review instead of refusing them."""
+
+    review_id: str
+    member: str
+    stix_id: str
+    version: str
+    findings: tuple[str, ...]
+    submitted_at: str
+    state: ReviewState = ReviewState.PENDING
+    decided_at: str | None = None
+    decided_by: str | None = None
+    object: NewObject
+
+
+class MemberHoldings(Frozen):
+    """What the database holds from and about one member beyond its own record, tokens,
+    keys, rules and audit entries: the rows of a data export (docs/privacy.md)."""
+
+    objects: tuple[dict[str, object], ...] = ()  # versions it authored or first posted
+    deliveries_received: tuple[Delivery, ...] = ()
+    deliveries_of_its_objects: tuple[Delivery, ...] = ()
+    statuses: tuple[Status, ...] = ()
+    log_cosignatures: tuple[dict[str, object], ...] = ()

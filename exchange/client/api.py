@@ -98,7 +98,13 @@ def sign(obj: Any, key: KeyLike, *, author: str | None = None) -> dict[str, Any]
 
 
 def publish(
-    objects: Any, url: str, token: str, key: KeyLike, *, timeout: float = 60.0
+    objects: Any,
+    url: str,
+    token: str,
+    key: KeyLike,
+    *,
+    timeout: float = 60.0,
+    anonymous: bool | None = None,
 ) -> dict[str, Any]:
     """Sign ``objects`` for the owner of ``key`` and post them to the ``bulletins``
     collection of the API root ``url``; the TAXII status resource.
@@ -108,7 +114,8 @@ def publish(
     the key directory), objects of another author are relayed unchanged. Raises
     PublishRefused (with ``.status``) when the exchange refuses any object, and
     ExchangeError subclasses for HTTP and connection errors (``NotAuthenticated`` for a
-    bad token)."""
+    bad token). ``anonymous``: True submits them anonymously, False named, None as the
+    member's standing rules say (docs/privacy.md)."""
     if isinstance(objects, list | tuple) or (
         isinstance(objects, Iterable)
         and not isinstance(objects, str | bytes | Mapping)
@@ -121,7 +128,7 @@ def publish(
         raise InvalidInput("nothing to publish")
     signing_key = load_key(key)
     with ApiClient(url, token, timeout=timeout) as api:
-        status = publish_objects(api, values, signing_key, progress=False)
+        status = publish_objects(api, values, signing_key, progress=False, anonymous=anonymous)
     if not all_ok(status):
         raise PublishRefused(status)
     return status

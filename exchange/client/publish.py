@@ -219,8 +219,11 @@ def publish_objects(
     progress: bool,
     batch_bytes: int | None = None,
     poll_timeout: float = POLL_TIMEOUT,
+    anonymous: bool | None = None,
 ) -> dict[str, Any]:
-    """Sign ``objects`` for the key's owner and post them; the merged status resource."""
+    """Sign ``objects`` for the key's owner and post them; the merged status resource.
+    ``anonymous``: True submits them anonymously, False named, None as the member's
+    standing rules say (docs/privacy.md)."""
     limit = batch_limit(_max_content_length(api), batch_bytes)  # first: is it an API root?
     author = find_author(api.key_directory(), key.public.key_id)
     prepared = prepare_objects(objects, key, author)
@@ -228,6 +231,8 @@ def publish_objects(
         raise InvalidInput("nothing to publish: the file holds no objects besides TLP markings")
     batches = plan_batches(prepared, limit)
     path = f"collections/{_bulletins_collection(api)}/objects/"
+    if anonymous is not None:
+        path += f"?anonymous={'true' if anonymous else 'false'}"
     bar = Progress(len(prepared), enabled=progress and sys.stderr.isatty())
     statuses: list[dict[str, Any]] = []
     done = 0
@@ -254,6 +259,7 @@ def publish_file(
     *,
     progress: bool,
     batch_bytes: int | None = None,
+    anonymous: bool | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Publish a STIX bundle or TAXII envelope; (status resource, whether all succeeded)."""
     objects = load_objects(path)
@@ -268,5 +274,7 @@ def publish_file(
     except ExchangeError as exc:
         raise InvalidInput(f"{key_pem_path}: {exc.message}") from exc
     with ApiClient(api_root_url, token) as api:
-        status = publish_objects(api, objects, key, progress=progress, batch_bytes=batch_bytes)
+        status = publish_objects(
+            api, objects, key, progress=progress, batch_bytes=batch_bytes, anonymous=anonymous
+        )
     return status, all_ok(status)

@@ -83,11 +83,16 @@ class KeyService:
             ]
         return keys
 
-    async def exchange_key(self, identity: str) -> SigningKey:
-        """The exchange's own signing key, made once and shared by every worker."""
-        pem = await self.store.get_or_create_secret(
-            EXCHANGE_KEY_SECRET, SigningKey.generate().private_pem()
-        )
+    async def exchange_key(
+        self,
+        identity: str,
+        secret: str = EXCHANGE_KEY_SECRET,
+        valid_from: datetime | None = None,
+    ) -> SigningKey:
+        """One of the exchange's own signing keys (``secret`` names it: its own, or its
+        anonymous source's), made once and shared by every worker; valid from the moment it
+        is made unless ``valid_from`` says otherwise."""
+        pem = await self.store.get_or_create_secret(secret, SigningKey.generate().private_pem())
         key = SigningKey.from_pem(pem)
         if await self.store.members.get_key(key.public.key_id) is None:
             created = now_ms()
@@ -98,7 +103,7 @@ class KeyService:
                         member=None,
                         identity=identity,
                         public_key=key.public.pem(),
-                        not_before=created,
+                        not_before=valid_from or created,
                         not_after=None,
                         created=created,
                     )

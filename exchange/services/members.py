@@ -212,6 +212,13 @@ class MemberService:
                 raise InvalidInput("outbound rules are require or deny")
             parse_audience_entries(values)
             field = None
+        elif rule_direction is RuleDirection.SUBMISSION:
+            # how the exchange takes the member's posts: anonymous by default, or personal
+            # data found by PII screening held for review instead of refused (docs/privacy.md)
+            wanted = {RuleEffect.ANONYMOUS: ["default"], RuleEffect.REVIEW: ["pii"]}
+            if rule_effect not in wanted or values != wanted[rule_effect]:
+                raise InvalidInput("submission rules are anonymous (default) or review (pii)")
+            field = None
         else:
             if rule_effect is not RuleEffect.ONLY:
                 raise InvalidInput("inbound rules are filters: only")
@@ -229,6 +236,12 @@ class MemberService:
         )
         await self.store.sharing.add_rule(rule, member.identity)
         return rule
+
+    def _own_name(self, identity: str) -> str | None:
+        if identity == self.publish.exchange_identity:
+            return "the exchange"
+        anonymous = self.publish.anonymous
+        return "anonymous source" if anonymous and identity == anonymous.identity else None
 
     async def _inbound_values(self, field: str, values: list[str]) -> list[str]:
         """The values of an inbound rule, checked and normalised (a publisher's identity)."""
@@ -253,6 +266,10 @@ class MemberService:
             for value in values:
                 if value in ("exchange", exchange_identity):
                     identities.append(exchange_identity)
+                    continue
+                anonymous = self.publish.anonymous
+                if anonymous is not None and value in ("anonymous", anonymous.identity):
+                    identities.append(anonymous.identity)
                     continue
                 try:
                     identities.append((await self.resolve(value)).identity)
@@ -322,11 +339,7 @@ class MemberService:
         publishers = []
         for identity, count in sorted(by_author.items(), key=lambda kv: (-kv[1], kv[0])):
             member = members.get(identity)
-            name = (
-                member.name
-                if member is not None
-                else ("the exchange" if identity == self.publish.exchange_identity else None)
-            )
+            name = member.name if member is not None else self._own_name(identity)
             publishers.append(
                 {
                     "identity": identity,

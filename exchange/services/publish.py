@@ -26,6 +26,7 @@ from exchange.models import (
     MemberStatus,
     NewObject,
     Principal,
+    RuleDirection,
     Status,
     StatusFailure,
     StatusSuccess,
@@ -42,6 +43,13 @@ from exchange.policy import (
     parse_audience_entries,
 )
 from exchange.services.access import Access
+from exchange.services.anonymous import (
+    AnonymousSource,
+    Sealer,
+    anonymous_by_default,
+    names_author,
+    unsupported,
+)
 from exchange.stix.types import is_observable
 from exchange.stix.validate import cpu_stage, structure_error
 from exchange.store.base import Store
@@ -65,6 +73,9 @@ class Candidate:
     audience_entries: tuple[str, ...] | None = None
     # created_by_ref; for a cyber-observable (which has none) the signing key's owner
     author_identity: str | None = None
+
+    # what the status says of a stored object (an anonymous copy's id, "stored already")
+    note: str | None = None
 
     @property
     def stix_id(self) -> str:
@@ -114,6 +125,9 @@ class Batch:
     poster: Principal
     items: list[Candidate]
     exchange_identity: str
+    # An anonymous post (docs/privacy.md): its objects are sealed, and copies published.
+    anonymous: bool = False
+    anonymous_identity: str | None = None
 
     @property
     def live(self) -> list[Candidate]:
@@ -285,7 +299,8 @@ class SignatureCheck:
             if author_ref not in authors:
                 authors[author_ref] = await self.store.members.get_member_by_identity(author_ref)
             c.author = authors[author_ref]
-            if c.author is None and author_ref != batch.exchange_identity:
+            own = (batch.exchange_identity, batch.anonymous_identity)
+            if c.author is None and author_ref not in own:
                 c.refuse(
                     RefusalCode.AUTHOR_UNKNOWN,
                     f"created_by_ref {author_ref} is not a member of the exchange",
@@ -476,6 +491,47 @@ class SharingCheck:
             )
 
 
+class AnonymityCheck:
+    """An anonymous post: the poster's own objects only, of kinds that can be published
+    without naming their author, by a member whose outbound rules the copy would not escape."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def __call__(self, batch: Batch) -> None:
+        if not batch.anonymous:
+            return
+        rules = await self.store.sharing.list_rules(batch.poster.member)
+        outbound = [r for r in rules if r.direction is RuleDirection.OUTBOUND]
+        for c in batch.live:
+            if outbound:
+                c.refuse(
+                    RefusalCode.ANONYMOUS_OUTBOUND,
+                    "your outbound standing rules narrow what you publish, and an anonymous "
+                    "copy (the exchange's) would escape them: post it named",
+                )
+                continue
+            if c.author is None or c.author.id != batch.poster.member:
+                c.refuse(
+                    RefusalCode.ANONYMOUS_UNSUPPORTED,
+                    "only your own objects can be submitted anonymously (a relay stays its "
+                    "publisher's)",
+                )
+                continue
+            problem = unsupported(c.value)
+            if problem is not None:
+                c.refuse(RefusalCode.ANONYMOUS_UNSUPPORTED, problem)
+                continue
+            named = names_author(
+                c.value, c.author.identity, c.author.name, c.key.key_id if c.key else None
+            )
+            if named is not None:
+                c.refuse(
+                    RefusalCode.ANONYMOUS_NAMES_AUTHOR,
+                    f"the object names its author ({named}): an anonymous object must not",
+                )
+
+
 InsertListener = Callable[[list[InsertResult]], Awaitable[None]]
 StatusListener = Callable[[Status], Awaitable[None]]
 
@@ -487,32 +543,47 @@ class PublishService:
         exchange_identity: str,
         exchange_key: SigningKey,
         executor: Executor | None = None,
+        anonymous: AnonymousSource | None = None,
     ) -> None:
         self.store = store
         self.exchange_identity = exchange_identity
         self.exchange_key = exchange_key
+        self.anonymous = anonymous
         self.checks: list[Check] = [
             StructureCheck(),
             SignatureCheck(store, executor),
             AuthorshipCheck(store),
             SharingCheck(store),
+            AnonymityCheck(store),
         ]
         self.listeners: list[InsertListener] = []
         # Called with each status resource, after it is saved (metrics count refusals).
         self.status_listeners: list[StatusListener] = []
 
-    async def publish(self, poster: Principal, body: bytes) -> Status:
-        """Check and store the objects of one TAXII envelope; the status says what became of each."""
+    async def publish(
+        self, poster: Principal, body: bytes, anonymous: bool | None = None
+    ) -> Status:
+        """Check and store the objects of one TAXII envelope; the status says what became of
+        each. ``anonymous``: seal them and publish anonymous copies (None: as the poster's
+        standing rules say, docs/privacy.md)."""
         requested = format_ts(now())
         raw = split_envelope(body)
+        if anonymous is None:
+            anonymous = await anonymous_by_default(self.store, poster.member)
+        if anonymous and self.anonymous is None:
+            raise InvalidInput("this exchange takes no anonymous submissions")
         batch = Batch(
             poster=poster,
             items=[Candidate(raw=r) for r in raw],
             exchange_identity=self.exchange_identity,
+            anonymous=anonymous,
+            anonymous_identity=self.anonymous.identity if self.anonymous else None,
         )
         for check in self.checks:
             if batch.live:
                 await check(batch)
+        if batch.anonymous:
+            return await self._publish_anonymous(batch, poster, requested)
         accepted = batch.live
         status_id = str(uuid.uuid4())
 
@@ -532,6 +603,58 @@ class PublishService:
             for listener in self.listeners:
                 await listener(inserted)
         return status
+
+    async def _publish_anonymous(self, batch: Batch, poster: Principal, requested: str) -> Status:
+        """Seal the accepted originals with the post's status (one transaction); their copies
+        are inserted when released (at once when the delay is 0)."""
+        assert self.anonymous is not None and poster.member is not None
+        sealer = Sealer(self.store, self.anonymous)
+        accepted = batch.live
+        sealings = (
+            await sealer.seal(
+                poster.member,
+                str(accepted[0].author_identity),
+                [(c.value, c.raw.text, self._new(c, poster)) for c in accepted],
+            )
+            if accepted
+            else []
+        )
+        results: list[InsertResult] = []
+        for c, sealing in zip(accepted, sealings, strict=True):
+            if sealing.refusal is not None:
+                c.refuse(*sealing.refusal)
+                continue
+            if sealing.record is not None:
+                c.note = (
+                    f"sealed; published anonymously as {sealing.record.copy_id} "
+                    f"(version {sealing.record.copy_object.version_text})"
+                )
+            results.append(
+                InsertResult(
+                    stix_id=c.stix_id, version=c.version_text or "", outcome=sealing.outcome
+                )
+            )
+        still = batch.live
+        status = self._status(str(uuid.uuid4()), batch, poster, requested, still, results)
+        await self.store.privacy.seal(
+            [s.record for s in sealings if s.record is not None and s.refusal is None], status
+        )
+        for status_listener in self.status_listeners:
+            await status_listener(status)
+        if self.anonymous.delay_seconds == 0:
+            await self.release_anonymous()
+        return status
+
+    async def release_anonymous(self, every: bool = False) -> int:
+        """Insert the anonymous copies whose release time has come (``every``: all that are
+        pending, whatever their release time); how many."""
+        stamp = format_ts(now())
+        due = "9999-12-31T23:59:59.999999Z" if every else stamp
+        inserted = await self.store.privacy.release_sealed(due, stamp)
+        if inserted:
+            for listener in self.listeners:
+                await listener(inserted)
+        return len(inserted)
 
     def _status(
         self,
@@ -579,7 +702,7 @@ class PublishService:
                         version=version or result.version,
                         message="stored already"
                         if result.outcome is InsertOutcome.DUPLICATE
-                        else None,
+                        else c.note,
                     )
                 )
         return Status(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from exchange.config import Settings
@@ -13,6 +14,12 @@ from exchange.crypto import new_secret
 from exchange.models import Tlp
 from exchange.policy import TLP_MARKING_IDS
 from exchange.schemas import definitions_text
+from exchange.services.anonymous import (
+    ANONYMOUS_ID_SECRET,
+    ANONYMOUS_IDENTITY_SECRET,
+    ANONYMOUS_KEY_SECRET,
+    AnonymousSource,
+)
 from exchange.services.auth import AuthService
 from exchange.services.coalesce import Coalescer
 from exchange.services.keys import KeyService
@@ -60,9 +67,16 @@ def extension_definitions() -> list[RawObject]:
     return split_array(definitions_text())
 
 
-async def bootstrap(store: Store, keys: KeyService, publish: PublishService, identity: str) -> None:
+async def bootstrap(
+    store: Store,
+    keys: KeyService,
+    publish: PublishService,
+    identity: str,
+    anonymous_identity: str | None = None,
+) -> None:
     """Store the exchange's own objects once (idempotent, safe across workers): its signed
-    identity, and its extension definitions unsigned, as in the schema file."""
+    identity (and its anonymous source's), and its extension definitions unsigned, as in
+    the schema file."""
     stamp = _stamp()
     own_identity: dict[str, Any] = {
         "type": "identity",
@@ -77,7 +91,46 @@ async def bootstrap(store: Store, keys: KeyService, publish: PublishService, ide
     }
     if not await store.objects.object_authors([identity]):
         await publish.store_own([own_identity])
+    if anonymous_identity is not None and not await store.objects.object_authors(
+        [anonymous_identity]
+    ):
+        await publish.store_own(
+            [
+                {
+                    "type": "identity",
+                    "spec_version": "2.1",
+                    "id": anonymous_identity,
+                    "created": stamp,
+                    "modified": stamp,
+                    "name": "Anonymous source",
+                    "identity_class": "unknown",
+                    "description": "Objects members of the exchange submitted anonymously: "
+                    "published and signed by the exchange; their authors are known only to "
+                    "its administrators",
+                    "object_marking_refs": [TLP_MARKING_IDS[Tlp.CLEAR]],
+                }
+            ]
+        )
     await publish.store_definitions(extension_definitions())
+
+
+async def anonymous_source(store: Store, keys: KeyService, settings: Settings) -> AnonymousSource:
+    """The exchange's anonymous source: its identity and key (made once, like the
+    exchange's own) and the secret its copies' ids are derived under."""
+    raw = await store.get_or_create_secret(
+        ANONYMOUS_IDENTITY_SECRET, f"identity--{uuid.uuid4()}".encode()
+    )
+    identity = raw.decode("ascii")
+    return AnonymousSource(
+        identity=identity,
+        # valid since the epoch: a copy's timestamps are floored, to before the key was made
+        key=await keys.exchange_key(
+            identity, ANONYMOUS_KEY_SECRET, datetime(1970, 1, 1, tzinfo=UTC)
+        ),
+        id_secret=await store.get_or_create_secret(ANONYMOUS_ID_SECRET, new_secret()),
+        delay_seconds=settings.anonymous_delay_seconds,
+        granularity_seconds=settings.anonymous_granularity_seconds,
+    )
 
 
 async def open_services(
@@ -91,8 +144,9 @@ async def open_services(
     identity = identity_raw.decode("ascii")
     keys = KeyService(store)
     exchange_key = await keys.exchange_key(identity)
-    publish = PublishService(store, identity, exchange_key, executor)
-    await bootstrap(store, keys, publish, identity)
+    anonymous = await anonymous_source(store, keys, settings)
+    publish = PublishService(store, identity, exchange_key, executor, anonymous)
+    await bootstrap(store, keys, publish, identity, anonymous.identity)
     cursors = Cursors(await store.get_or_create_secret(CURSOR_SECRET, new_secret()))
     ledger = DeliveryLedger(store)
     read = ReadService(store, cursors, settings.default_page_size, settings.max_page_size, ledger)

@@ -18,11 +18,15 @@ from exchange.models import (
     InsertResult,
     Key,
     Member,
+    MemberHoldings,
     MemberStatus,
     NewObject,
     Page,
     Principal,
     ReadQuery,
+    ReviewItem,
+    ReviewState,
+    SealedRecord,
     StandingRule,
     Status,
     StoredObject,
@@ -196,6 +200,36 @@ class AuditRepository(Protocol):
         """Entries at or after ``since`` (about ``member`` when given), oldest first."""
 
 
+class PrivacyRepository(Protocol):
+    """Sealed anonymous submissions and the PII review queue (administrators only)."""
+
+    # --- sealed records
+    async def seal(self, records: Sequence[SealedRecord], status: Status | None = None) -> None:
+        """Keep anonymous submissions sealed, with the post's status, in one transaction."""
+
+    async def sealed_of_copies(self, copy_ids: Sequence[str]) -> list[SealedRecord]: ...
+    async def release_sealed(self, due: str, when: str) -> list[InsertResult]:
+        """Insert the copies released at or before ``due``; mark them released at ``when``."""
+
+    async def list_sealed(self, member_id: str | None = None) -> list[SealedRecord]: ...
+    async def find_sealed(self, ref: str) -> list[SealedRecord]:
+        """The record with id ``ref``, or every record of the copy ``ref``."""
+
+    async def member_holdings(self, member_id: str, identity: str) -> MemberHoldings:
+        """A member's objects, deliveries, statuses and log cosignatures (data export)."""
+
+    # --- review queue
+    async def hold_for_review(
+        self, items: Sequence[ReviewItem], status: Status | None = None
+    ) -> None: ...
+    async def list_review(
+        self, state: ReviewState | None = None, member_id: str | None = None
+    ) -> list[ReviewItem]: ...
+    async def decide_review(
+        self, review_id: str, approve: bool, by: str, when: str
+    ) -> tuple[ReviewItem, list[InsertResult]]: ...
+
+
 class Store(Protocol):
     """One database: its lifecycle, and the repositories by concern over its transactions
     (``exchange.store.sql.SqlStore`` for both SQLite and PostgreSQL)."""
@@ -239,6 +273,8 @@ class Store(Protocol):
     def log(self) -> LogRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def privacy(self) -> PrivacyRepository: ...
 
 
 def open_store(url: str) -> Store:

@@ -24,7 +24,7 @@ from exchange.models import (
 from exchange.policy import ObjectFacts
 from exchange.store import translog
 from exchange.store.query import CompiledPolicy, build_read
-from exchange.store.rows import chunks, refresh_heads, stored_from_row
+from exchange.store.rows import Tx, chunks, refresh_heads, stored_from_row
 from exchange.store.statuses import insert_status
 from exchange.timeutil import format_ts, now, parse_ts
 
@@ -46,121 +46,127 @@ class SqlObjects:
         objects: Sequence[NewObject],
         status: Callable[[list[InsertResult]], Status] | None = None,
     ) -> list[InsertResult]:
-        results: list[InsertResult] = []
         if not objects and status is None:
-            return results
+            return []
         # Leaf hashes (JCS + SHA-256) are computed before the write lock is taken.
         leaves = [object_leaf_hash(o.body) for o in objects]
-        appended: list[tuple[int, str, str, bytes]] = []
         async with self.db.transaction(write=True) as tx:
             await self.db.lock_ingest(tx)
-            clock = await tx.fetchone("SELECT last_date_added, last_seq FROM clock WHERE id = 1")
-            assert clock is not None
-            last = parse_ts(clock[0])
-            seq = int(clock[1])
-            for obj, leaf in zip(objects, leaves, strict=True):
-                version = obj.version
-                if version:
-                    existing = await tx.fetchone(
-                        "SELECT body, deleted_at FROM objects WHERE stix_id = ? AND version = ?",
-                        (obj.stix_id, version),
-                    )
-                    if existing is not None:
-                        same = existing[0] == obj.body and existing[1] is None
-                        results.append(
-                            InsertResult(
-                                stix_id=obj.stix_id,
-                                version=version,
-                                outcome=InsertOutcome.DUPLICATE if same else InsertOutcome.CONFLICT,
-                            )
-                        )
-                        continue
-                # Distinct, strictly increasing date_added values, even within one request
-                # and across workers (the ingest lock serialises writers).
-                stamp = max(now(), last + timedelta(microseconds=1))
-                last = stamp
-                seq += 1
-                date_added = format_ts(stamp)
-                version = version or date_added
-                await tx.execute(
-                    "INSERT INTO objects (seq, stix_id, type, spec_version, version,"
-                    " version_text, created, date_added, author_identity, poster_member, tlp,"
-                    " key_id, body, key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                    " ?, (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
-                    " AND k.revoked_since <= ?))",
-                    (
-                        seq,
-                        obj.stix_id,
-                        obj.type,
-                        obj.spec_version,
-                        version,
-                        obj.version_text,
-                        obj.created,
-                        date_added,
-                        obj.author_identity,
-                        obj.poster_member,
-                        obj.tlp.value if obj.tlp else None,
-                        obj.key_id,
-                        obj.body,
-                        obj.key_id,
-                        version,
-                    ),
-                )
-                if obj.audience:
-                    await tx.executemany(
-                        "INSERT INTO object_audience (seq, principal) VALUES (?, ?)",
-                        [(seq, p) for p in dict.fromkeys(obj.audience)],
-                    )
-                if obj.ends:
-                    await tx.executemany(
-                        "INSERT INTO object_ends (seq, ref_id) VALUES (?, ?)",
-                        [(seq, r) for r in dict.fromkeys(obj.ends)],
-                    )
-                if obj.markings:
-                    await tx.executemany(
-                        "INSERT INTO object_markings (seq, marking_id) VALUES (?, ?)",
-                        [(seq, m) for m in dict.fromkeys(obj.markings)],
-                    )
-                    if obj.author_identity is not None:
-                        await tx.executemany(
-                            "INSERT INTO marking_users (marking_id, author_identity)"
-                            " VALUES (?, ?) ON CONFLICT (marking_id, author_identity) DO NOTHING",
-                            [(m, obj.author_identity) for m in dict.fromkeys(obj.markings)],
-                        )
-                if obj.type == "marking-definition" and obj.audience_entries is not None:
-                    await tx.execute(
-                        "INSERT INTO audience_markings (marking_id, author_identity, entries)"
-                        " VALUES (?, ?, ?) ON CONFLICT (marking_id) DO NOTHING",
-                        (obj.stix_id, obj.author_identity, json.dumps(list(obj.audience_entries))),
-                    )
-                    await tx.executemany(
-                        "INSERT INTO marking_audience (marking_id, principal) VALUES (?, ?)"
-                        " ON CONFLICT (marking_id, principal) DO NOTHING",
-                        [(obj.stix_id, p) for p in dict.fromkeys(obj.audience_entries)],
-                    )
-                results.append(
-                    InsertResult(
-                        stix_id=obj.stix_id,
-                        version=version,
-                        outcome=InsertOutcome.INSERTED,
-                        date_added=date_added,
-                        seq=seq,
-                    )
-                )
-                appended.append((seq, obj.stix_id, version, leaf))
-            # every stored version gets its log leaf in this same transaction
-            await translog.append_leaves(tx, appended)
-            await tx.execute(
-                "UPDATE clock SET last_date_added = ?, last_seq = ? WHERE id = 1",
-                (format_ts(last), seq),
-            )
-            await refresh_heads(
-                tx, [r.stix_id for r in results if r.outcome is InsertOutcome.INSERTED]
-            )
+            results = await self.insert_in(tx, objects, leaves)
             if status is not None:
                 # The post's status resource in the same transaction: both commit, or (when
                 # anything fails, ``status`` raising included) neither does.
                 await insert_status(tx, status(list(results)))
+        return results
+
+    async def insert_in(
+        self, tx: Tx, objects: Sequence[NewObject], leaves: Sequence[bytes]
+    ) -> list[InsertResult]:
+        """Insert object versions in the caller's write transaction, which holds the ingest
+        lock (anonymous copies are released through this too, ``exchange.store.privacy``)."""
+        results: list[InsertResult] = []
+        appended: list[tuple[int, str, str, bytes]] = []
+        clock = await tx.fetchone("SELECT last_date_added, last_seq FROM clock WHERE id = 1")
+        assert clock is not None
+        last = parse_ts(clock[0])
+        seq = int(clock[1])
+        for obj, leaf in zip(objects, leaves, strict=True):
+            version = obj.version
+            if version:
+                existing = await tx.fetchone(
+                    "SELECT body, deleted_at FROM objects WHERE stix_id = ? AND version = ?",
+                    (obj.stix_id, version),
+                )
+                if existing is not None:
+                    same = existing[0] == obj.body and existing[1] is None
+                    results.append(
+                        InsertResult(
+                            stix_id=obj.stix_id,
+                            version=version,
+                            outcome=InsertOutcome.DUPLICATE if same else InsertOutcome.CONFLICT,
+                        )
+                    )
+                    continue
+            # Distinct, strictly increasing date_added values, even within one request
+            # and across workers (the ingest lock serialises writers).
+            stamp = max(now(), last + timedelta(microseconds=1))
+            last = stamp
+            seq += 1
+            date_added = format_ts(stamp)
+            version = version or date_added
+            await tx.execute(
+                "INSERT INTO objects (seq, stix_id, type, spec_version, version,"
+                " version_text, created, date_added, author_identity, poster_member, tlp,"
+                " key_id, body, key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
+                " AND k.revoked_since <= ?))",
+                (
+                    seq,
+                    obj.stix_id,
+                    obj.type,
+                    obj.spec_version,
+                    version,
+                    obj.version_text,
+                    obj.created,
+                    date_added,
+                    obj.author_identity,
+                    obj.poster_member,
+                    obj.tlp.value if obj.tlp else None,
+                    obj.key_id,
+                    obj.body,
+                    obj.key_id,
+                    version,
+                ),
+            )
+            if obj.audience:
+                await tx.executemany(
+                    "INSERT INTO object_audience (seq, principal) VALUES (?, ?)",
+                    [(seq, p) for p in dict.fromkeys(obj.audience)],
+                )
+            if obj.ends:
+                await tx.executemany(
+                    "INSERT INTO object_ends (seq, ref_id) VALUES (?, ?)",
+                    [(seq, r) for r in dict.fromkeys(obj.ends)],
+                )
+            if obj.markings:
+                await tx.executemany(
+                    "INSERT INTO object_markings (seq, marking_id) VALUES (?, ?)",
+                    [(seq, m) for m in dict.fromkeys(obj.markings)],
+                )
+                if obj.author_identity is not None:
+                    await tx.executemany(
+                        "INSERT INTO marking_users (marking_id, author_identity)"
+                        " VALUES (?, ?) ON CONFLICT (marking_id, author_identity) DO NOTHING",
+                        [(m, obj.author_identity) for m in dict.fromkeys(obj.markings)],
+                    )
+            if obj.type == "marking-definition" and obj.audience_entries is not None:
+                await tx.execute(
+                    "INSERT INTO audience_markings (marking_id, author_identity, entries)"
+                    " VALUES (?, ?, ?) ON CONFLICT (marking_id) DO NOTHING",
+                    (obj.stix_id, obj.author_identity, json.dumps(list(obj.audience_entries))),
+                )
+                await tx.executemany(
+                    "INSERT INTO marking_audience (marking_id, principal) VALUES (?, ?)"
+                    " ON CONFLICT (marking_id, principal) DO NOTHING",
+                    [(obj.stix_id, p) for p in dict.fromkeys(obj.audience_entries)],
+                )
+            results.append(
+                InsertResult(
+                    stix_id=obj.stix_id,
+                    version=version,
+                    outcome=InsertOutcome.INSERTED,
+                    date_added=date_added,
+                    seq=seq,
+                )
+            )
+            appended.append((seq, obj.stix_id, version, leaf))
+        # every stored version gets its log leaf in this same transaction
+        await translog.append_leaves(tx, appended)
+        await tx.execute(
+            "UPDATE clock SET last_date_added = ?, last_seq = ? WHERE id = 1",
+            (format_ts(last), seq),
+        )
+        await refresh_heads(tx, [r.stix_id for r in results if r.outcome is InsertOutcome.INSERTED])
         return results
 
     async def read_objects(

@@ -19,6 +19,7 @@ from exchange.store.audit import SqlAudit
 from exchange.store.counters import SqlCounters
 from exchange.store.members import SqlMembers
 from exchange.store.objects import SqlObjects
+from exchange.store.privacy import SqlPrivacy
 from exchange.store.rows import Tx
 from exchange.store.sharing import SqlSharing
 from exchange.store.statuses import SqlStatuses
@@ -75,7 +76,7 @@ LOG_MIGRATION = 6  # 0006_transparency_log
 class SqlStore(ABC):
     """The database: its lifecycle, schema and transactions, and the repositories over them
     (``members``, ``sharing``, ``objects``, ``statuses``, ``counters``, ``log``,
-    ``audit``); subclasses supply
+    ``audit``, ``privacy``); subclasses supply
     the driver."""
 
     url: str
@@ -108,6 +109,10 @@ class SqlStore(ABC):
     @cached_property
     def audit(self) -> SqlAudit:
         return SqlAudit(self)
+
+    @cached_property
+    def privacy(self) -> SqlPrivacy:
+        return SqlPrivacy(self)
 
     # --- driver hooks -------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 from aiohttp import web
 
-from exchange.errors import NotAuthenticated, PermissionDenied, TooLarge
+from exchange.errors import InvalidInput, NotAuthenticated, PermissionDenied, TooLarge
 from exchange.services.read import Collection, PageResult, find_collection, visible_collections
 from exchange.taxii.envelope import envelope_bytes
 from exchange.taxii.media import STIX, TAXII, check_accept, check_content_type
@@ -155,9 +155,20 @@ async def add_objects(request: web.Request) -> web.Response:
     limit = request.app[SETTINGS].max_content_length
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"the request body exceeds max_content_length ({limit} bytes)")
+    anonymous = _anonymous(request.query.getall("anonymous", []))
     body = await request.read()  # aiohttp stops reading past client_max_size (chunked too)
-    result = await request.app[SERVICES].publish.publish(principal, body)
+    result = await request.app[SERVICES].publish.publish(principal, body, anonymous)
     return taxii_response(result.to_taxii(), status=202)
+
+
+def _anonymous(values: Sequence[str]) -> bool | None:
+    """``?anonymous=true|false`` on a post (docs/privacy.md); absent: the member's standing
+    rules decide."""
+    if not values:
+        return None
+    if len(values) > 1 or values[0] not in ("true", "false"):
+        raise InvalidInput("anonymous takes one value, true or false")
+    return values[0] == "true"
 
 
 @routes.get(API_ROOT + "collections/{collection}/objects/{object_id}/")

@@ -1,0 +1,325 @@
+"""Privacy: sealed anonymous submissions and the PII review queue (docs/privacy.md).
+
+The ``privacy`` repository: each method a transaction of its own over ``SqlStore``. Nothing
+here is on a member's read path: only administrators' commands read these tables."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import orjson
+
+from exchange.crypto import object_leaf_hash
+from exchange.errors import Conflict, NotFound
+from exchange.models import (
+    Delivery,
+    InsertOutcome,
+    InsertResult,
+    MemberHoldings,
+    NewObject,
+    ReviewItem,
+    ReviewState,
+    SealedRecord,
+    Status,
+)
+from exchange.store.rows import Row, chunks
+from exchange.store.statuses import insert_status
+
+if TYPE_CHECKING:
+    from exchange.store.sql import SqlStore
+
+SEALED_COLS = (
+    "sealed_id, copy_id, copy_version, author_member, author_identity, original_id,"
+    " original_version, key_id, original_body, copy_object, submitted_at, release_at, released_at"
+)
+REVIEW_COLS = (
+    "review_id, member, stix_id, version, findings, submitted_at, state, decided_at,"
+    " decided_by, object"
+)
+
+
+def _sealed(row: Row) -> SealedRecord:
+    return SealedRecord(
+        sealed_id=row[0],
+        copy_id=row[1],
+        copy_version=row[2],
+        author_member=row[3],
+        author_identity=row[4],
+        original_id=row[5],
+        original_version=row[6],
+        key_id=row[7],
+        original_body=row[8],
+        copy_object=NewObject.model_validate_json(row[9]),
+        submitted_at=row[10],
+        release_at=row[11],
+        released_at=row[12],
+    )
+
+
+def _delivery(row: Row) -> Delivery:
+    return Delivery(member=row[0], stix_id=row[1], version=row[2], delivered=row[3])
+
+
+def _review(row: Row) -> ReviewItem:
+    return ReviewItem(
+        review_id=row[0],
+        member=row[1],
+        stix_id=row[2],
+        version=row[3],
+        findings=tuple(orjson.loads(row[4])),
+        submitted_at=row[5],
+        state=ReviewState(row[6]),
+        decided_at=row[7],
+        decided_by=row[8],
+        object=NewObject.model_validate_json(row[9]),
+    )
+
+
+class SqlPrivacy:
+    """Sealed records and the review queue."""
+
+    def __init__(self, db: SqlStore) -> None:
+        self.db = db
+
+    # --- sealed anonymous submissions ---------------------------------------------------------
+
+    async def seal(self, records: Sequence[SealedRecord], status: Status | None = None) -> None:
+        """Keep anonymous submissions sealed, with the post's status resource, in one
+        transaction (their copies are inserted later, by ``release_sealed``)."""
+        async with self.db.transaction(write=True) as tx:
+            for r in records:
+                held = await tx.fetchone(
+                    "SELECT 1 FROM sealed WHERE copy_id = ? AND copy_version = ?",
+                    (r.copy_id, r.copy_version),
+                )
+                if held is not None:
+                    raise Conflict(f"{r.original_id} was sealed at the same time by another post")
+                await tx.execute(
+                    f"INSERT INTO sealed ({SEALED_COLS}) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        r.sealed_id,
+                        r.copy_id,
+                        r.copy_version,
+                        r.author_member,
+                        r.author_identity,
+                        r.original_id,
+                        r.original_version,
+                        r.key_id,
+                        r.original_body,
+                        r.copy_object.model_dump_json(),
+                        r.submitted_at,
+                        r.release_at,
+                        r.released_at,
+                    ),
+                )
+            if status is not None:
+                await insert_status(tx, status)
+
+    async def sealed_of_copies(self, copy_ids: Sequence[str]) -> list[SealedRecord]:
+        """Every sealed record of these copies, oldest version first."""
+        out: list[SealedRecord] = []
+        async with self.db.transaction() as tx:
+            for chunk in chunks(list(dict.fromkeys(copy_ids)), 500):
+                rows = await tx.fetchall(
+                    f"SELECT {SEALED_COLS} FROM sealed WHERE copy_id IN ("
+                    + ", ".join("?" for _ in chunk)
+                    + ") ORDER BY copy_id, copy_version",
+                    chunk,
+                )
+                out += [_sealed(r) for r in rows]
+        return out
+
+    async def release_sealed(self, due: str, when: str) -> list[InsertResult]:
+        """Insert the copies whose release time has come (``release_at <= due``), in a random
+        order, and mark them released; one transaction under the ingest lock, so workers
+        releasing at once never insert a copy twice."""
+        async with self.db.transaction(write=True) as tx:
+            await self.db.lock_ingest(tx)
+            rows = await tx.fetchall(
+                "SELECT sealed_id, copy_object FROM sealed"
+                " WHERE released_at IS NULL AND release_at <= ? ORDER BY sealed_id",
+                (due,),
+            )
+            if not rows:
+                return []
+            found = [(str(r[0]), NewObject.model_validate_json(r[1])) for r in rows]
+            # Submission order would be a timing hint: the copies due together are inserted
+            # (and get their date_added and log leaves) in random order, versions of one
+            # object oldest first.
+            random.SystemRandom().shuffle(found)
+            found.sort(key=lambda item: item[1].stix_id)
+            by_object: dict[str, list[NewObject]] = {}
+            for _, obj in found:
+                by_object.setdefault(obj.stix_id, []).append(obj)
+            groups = list(by_object.values())
+            random.SystemRandom().shuffle(groups)
+            news = [o for g in groups for o in sorted(g, key=lambda o: o.version)]
+            results = await self.db.objects.insert_in(
+                tx, news, [object_leaf_hash(o.body) for o in news]
+            )
+            await tx.executemany(
+                "UPDATE sealed SET released_at = ? WHERE sealed_id = ?",
+                [(when, sealed_id) for sealed_id, _ in found],
+            )
+        return [r for r in results if r.outcome is InsertOutcome.INSERTED]
+
+    async def list_sealed(self, member_id: str | None = None) -> list[SealedRecord]:
+        where, params = ("WHERE author_member = ?", (member_id,)) if member_id else ("", ())
+        async with self.db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT {SEALED_COLS} FROM sealed {where} ORDER BY submitted_at, sealed_id",
+                params,
+            )
+        return [_sealed(r) for r in rows]
+
+    async def find_sealed(self, ref: str) -> list[SealedRecord]:
+        """The sealed record ``ref`` (its id), or every record of the copy ``ref`` (an object
+        id); NotFound when there is none."""
+        async with self.db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT {SEALED_COLS} FROM sealed WHERE sealed_id = ? OR copy_id = ?"
+                " ORDER BY copy_version",
+                (ref, ref),
+            )
+        if not rows:
+            raise NotFound(f"no sealed record or anonymous copy {ref!r}")
+        return [_sealed(r) for r in rows]
+
+    # --- a member's data export -------------------------------------------------------------
+
+    async def member_holdings(self, member_id: str, identity: str) -> MemberHoldings:
+        """Every row from or about a member in the objects, deliveries, statuses and log
+        cosignatures (one read transaction: a consistent snapshot)."""
+        async with self.db.transaction() as tx:
+            objects = await tx.fetchall(
+                "SELECT stix_id, type, version, version_text, date_added, tlp, author_identity,"
+                " poster_member, deleted_at, key_revoked_at, body FROM objects"
+                " WHERE author_identity = ? OR poster_member = ? ORDER BY seq",
+                (identity, member_id),
+            )
+            received = await tx.fetchall(
+                "SELECT member, stix_id, version, delivered FROM deliveries WHERE member = ?"
+                " ORDER BY delivered, stix_id, version",
+                (member_id,),
+            )
+            of_own = await tx.fetchall(
+                "SELECT d.member, d.stix_id, d.version, d.delivered FROM deliveries d"
+                " WHERE d.stix_id IN (SELECT o.stix_id FROM objects o"
+                " WHERE o.author_identity = ?) ORDER BY d.delivered, d.stix_id, d.member",
+                (identity,),
+            )
+            statuses = await tx.fetchall(
+                "SELECT body FROM statuses WHERE member = ? ORDER BY created, id", (member_id,)
+            )
+            cosignatures = await tx.fetchall(
+                "SELECT tree_size, head_key_id, key_id, signature, created, note_line"
+                " FROM log_cosignatures WHERE member = ? ORDER BY tree_size, key_id",
+                (member_id,),
+            )
+        return MemberHoldings(
+            objects=tuple(
+                {
+                    "id": r[0],
+                    "type": r[1],
+                    "version": r[3] or r[2],
+                    "date_added": r[4],
+                    "tlp": r[5],
+                    "relayed": r[6] != identity,
+                    "deleted_at": r[8],
+                    "key_revoked_at": r[9],
+                    "object": orjson.loads(r[10]),
+                }
+                for r in objects
+            ),
+            deliveries_received=tuple(_delivery(r) for r in received),
+            deliveries_of_its_objects=tuple(_delivery(r) for r in of_own),
+            statuses=tuple(Status.model_validate_json(r[0]) for r in statuses),
+            log_cosignatures=tuple(
+                {
+                    "tree_size": int(r[0]),
+                    "head_key_id": r[1],
+                    "key_id": r[2],
+                    "signature": r[3],
+                    "created": r[4],
+                    "note_line": r[5],
+                }
+                for r in cosignatures
+            ),
+        )
+
+    # --- the PII review queue -----------------------------------------------------------------
+
+    async def hold_for_review(
+        self, items: Sequence[ReviewItem], status: Status | None = None
+    ) -> None:
+        """Hold objects for review, with the post's status resource, in one transaction."""
+        async with self.db.transaction(write=True) as tx:
+            for item in items:
+                await tx.execute(
+                    f"INSERT INTO review_queue ({REVIEW_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item.review_id,
+                        item.member,
+                        item.stix_id,
+                        item.version,
+                        orjson.dumps(list(item.findings)).decode(),
+                        item.submitted_at,
+                        item.state.value,
+                        item.decided_at,
+                        item.decided_by,
+                        item.object.model_dump_json(),
+                    ),
+                )
+            if status is not None:
+                await insert_status(tx, status)
+
+    async def list_review(
+        self, state: ReviewState | None = None, member_id: str | None = None
+    ) -> list[ReviewItem]:
+        where, params = ["1 = 1"], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(state.value)
+        if member_id is not None:
+            where.append("member = ?")
+            params.append(member_id)
+        async with self.db.transaction() as tx:
+            rows = await tx.fetchall(
+                f"SELECT {REVIEW_COLS} FROM review_queue WHERE {' AND '.join(where)}"
+                " ORDER BY submitted_at, review_id",
+                tuple(params),
+            )
+        return [_review(r) for r in rows]
+
+    async def decide_review(
+        self, review_id: str, approve: bool, by: str, when: str
+    ) -> tuple[ReviewItem, list[InsertResult]]:
+        """Approve (the object is stored, as if posted now) or reject a pending item; the
+        object and the decision commit together."""
+        async with self.db.transaction(write=True) as tx:
+            await self.db.lock_ingest(tx)
+            row = await tx.fetchone(
+                f"SELECT {REVIEW_COLS} FROM review_queue WHERE review_id = ?", (review_id,)
+            )
+            if row is None:
+                raise NotFound(f"no review item {review_id!r}")
+            item = _review(row)
+            if item.state is not ReviewState.PENDING:
+                raise Conflict(f"review item {review_id} was {item.state.value} already")
+            results: list[InsertResult] = []
+            if approve:
+                results = await self.db.objects.insert_in(
+                    tx, [item.object], [object_leaf_hash(item.object.body)]
+                )
+            state = ReviewState.APPROVED if approve else ReviewState.REJECTED
+            await tx.execute(
+                "UPDATE review_queue SET state = ?, decided_at = ?, decided_by = ?"
+                " WHERE review_id = ?",
+                (state.value, when, by, review_id),
+            )
+        return item.model_copy(
+            update={"state": state, "decided_at": when, "decided_by": by}
+        ), results
