@@ -529,6 +529,59 @@ async def sealed_release(s: Services, a: argparse.Namespace) -> tuple[dict[str, 
     return {"released": released}, f"{released} anonymous copies published"
 
 
+def _review_json(item: Any) -> dict[str, Any]:
+    return {
+        "review_id": item.review_id,
+        "member": item.member,
+        "id": item.stix_id,
+        "version": item.version,
+        "findings": list(item.findings),
+        "submitted_at": item.submitted_at,
+        "state": item.state.value,
+        "decided_at": item.decided_at,
+        "decided_by": item.decided_by,
+    }
+
+
+async def review_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from exchange.models import ReviewState
+
+    state = None if a.all else ReviewState.PENDING
+    items = await s.store.privacy.list_review(state, a.member)
+    names = await member_names(s)
+    return {"items": [_review_json(i) for i in items]}, table(
+        ("REVIEW_ID", "MEMBER", "NAME", "OBJECT", "STATE", "FINDINGS"),
+        [
+            (
+                i.review_id,
+                i.member,
+                names.get(i.member),
+                i.stix_id,
+                i.state.value,
+                "; ".join(i.findings),
+            )
+            for i in items
+        ],
+        "nothing to review",
+    )
+
+
+async def review_decide(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    approve = a.action == "approve"
+    item, results = await s.store.privacy.decide_review(
+        a.review_id, approve, admin_actor(), format_ts(now()), getattr(a, "reason", None)
+    )
+    inserted = [r for r in results if r.outcome.value == "inserted"]
+    if inserted:
+        for listener in s.publish.listeners:
+            await listener(inserted)
+    data = _review_json(item) | {"stored": bool(inserted)}
+    # the audit entry names the member whose object it is
+    data["member"] = item.member
+    verdict = "approved and stored" if inserted else ("approved" if approve else "rejected")
+    return data, f"review {item.review_id} ({item.stix_id}): {verdict}"
+
+
 async def export_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from exchange.services.export import member_export
 
@@ -627,12 +680,21 @@ READ_ONLY_COMMANDS: frozenset[AdminCommand] = frozenset(
         log_key_show,
         audit_cmd,
         sealed_list,
+        review_list,
     }
 )
 # What an audit entry names as the command's target: what the command made or changed (the
 # id it printed), else the first of these arguments, else a group's name; and the arguments
 # it keeps (none of them secret: tokens and private keys are never arguments).
-AUDIT_TARGETS = ("member", "token_id", "key_id", "rule_id", "object_id", "sealed_id")
+AUDIT_TARGETS = (
+    "member",
+    "token_id",
+    "key_id",
+    "rule_id",
+    "object_id",
+    "sealed_id",
+    "review_id",
+)
 AUDIT_DETAILS = (
     "name",
     "kind",
@@ -774,6 +836,7 @@ def publish_cmd(args: argparse.Namespace) -> int:
     human = (
         f"{status.get('success_count', 0)} stored, {status.get('failure_count', 0)} refused"
         + "".join(f"\n  {f['id']}: {f['message']}" for f in status.get("failures", []))
+        + "".join(f"\n  {p['id']}: {p['message']}" for p in status.get("pendings", []))
     )
     if args.json:
         sys.stdout.write(json.dumps(status) + "\n")
@@ -1100,6 +1163,18 @@ def build_parser() -> Parser:
         action="store_true",
         help="every pending copy, whatever its release time (it shortens their timing cover)",
     )
+    review = asub.add_parser(
+        "review", help="objects PII screening held for review (docs/privacy.md)"
+    ).add_subparsers(dest="action", required=True, parser_class=Parser)
+    p = leaf(review, "list", review_list, "list the objects waiting for review")
+    p.add_argument("--member", metavar="MEMBER", help="only MEMBER's objects")
+    p.add_argument("--all", action="store_true", help="decided ones too")
+    leaf(
+        review, "approve", review_decide, "store the object as posted (its status says so)"
+    ).add_argument("review_id")
+    p = leaf(review, "reject", review_decide, "refuse the object (its status says why)")
+    p.add_argument("review_id")
+    p.add_argument("--reason", help="told to the member in the post's status")
     p = leaf(
         asub,
         "export",

@@ -65,6 +65,11 @@ class Settings(BaseModel):
     anonymous_delay_seconds: float = Field(default=3600.0, ge=0)
     anonymous_release_seconds: float = Field(default=30.0, gt=0)
     anonymous_granularity_seconds: int = Field(default=3600, ge=1, le=86400)
+    # PII screening on ingest (docs/privacy.md): extra patterns (name = regular expression)
+    # and property names never screened, besides the built-in ones.
+    pii_screening: bool = True
+    pii_patterns: dict[str, str] = Field(default_factory=dict)
+    pii_allow_fields: list[str] = Field(default_factory=list)
     # C2SP tlog-witness witnesses asked to cosign each new checkpoint: "VKEY SUBMISSION_URL".
     log_witnesses: list[str] = Field(default_factory=list)
 

@@ -320,6 +320,7 @@ class ReviewItem(Frozen):
 
     review_id: str
     member: str
+    status_id: str  # the post's status resource, updated when the item is decided
     stix_id: str
     version: str
     findings: tuple[str, ...]

@@ -199,11 +199,21 @@ def _check_status(answer: Any, url: str) -> dict[str, Any]:
     return answer
 
 
+HELD = "held for review"
+
+
+def _waiting(status: dict[str, Any]) -> bool:
+    """Pending on the exchange's work, not on an administrator's review (docs/privacy.md)."""
+    held = all(str(p.get("message", "")).startswith(HELD) for p in status.get("pendings") or [])
+    return status.get("status") == "pending" and not (held and status.get("pendings"))
+
+
 def _wait(api: ApiClient, status: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Poll a pending status until it is complete or ``timeout`` seconds have gone."""
+    """Poll a pending status until it is complete (or every pending object is held for
+    review) or ``timeout`` seconds have gone."""
     deadline = time.monotonic() + timeout
     delay = 0.2
-    while status.get("status") == "pending" and time.monotonic() < deadline:
+    while _waiting(status) and time.monotonic() < deadline:
         time.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
         delay = min(delay * 2, 2.0)
         path = f"status/{status['id']}/"

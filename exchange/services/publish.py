@@ -26,7 +26,9 @@ from exchange.models import (
     MemberStatus,
     NewObject,
     Principal,
+    ReviewItem,
     RuleDirection,
+    RuleEffect,
     Status,
     StatusFailure,
     StatusSuccess,
@@ -50,6 +52,7 @@ from exchange.services.anonymous import (
     names_author,
     unsupported,
 )
+from exchange.services.pii import PiiScreen
 from exchange.stix.types import is_observable
 from exchange.stix.validate import cpu_stage, structure_error
 from exchange.store.base import Store
@@ -76,6 +79,8 @@ class Candidate:
 
     # what the status says of a stored object (an anonymous copy's id, "stored already")
     note: str | None = None
+    # personal data PII screening found, when the poster's rules send it to review
+    review: tuple[str, ...] = ()
 
     @property
     def stix_id(self) -> str:
@@ -491,6 +496,38 @@ class SharingCheck:
             )
 
 
+class PiiCheck:
+    """Personal data in free-text fields (docs/privacy.md): refused, naming the field, unless
+    the author marked the field as intended, or held for review when the poster's standing
+    rules say so (not in an anonymous post: the copy must not hold it either)."""
+
+    def __init__(self, store: Store, screen: PiiScreen) -> None:
+        self.store = store
+        self.screen = screen
+
+    async def __call__(self, batch: Batch) -> None:
+        review: bool | None = None
+        for c in batch.live:
+            findings = self.screen.screen(c.value)
+            if not findings:
+                continue
+            if review is None:
+                rules = await self.store.sharing.list_rules(batch.poster.member)
+                review = not batch.anonymous and any(
+                    r.direction is RuleDirection.SUBMISSION and r.effect is RuleEffect.REVIEW
+                    for r in rules
+                )
+            texts = tuple(f.text for f in findings)
+            if review:
+                c.review = texts
+                continue
+            c.refuse(
+                RefusalCode.PII_FOUND,
+                f"personal data found: {'; '.join(texts)}. If it is meant to be there, mark the "
+                "field as intended (docs/privacy.md); else remove it",
+            )
+
+
 class AnonymityCheck:
     """An anonymous post: the poster's own objects only, of kinds that can be published
     without naming their author, by a member whose outbound rules the copy would not escape."""
@@ -544,6 +581,7 @@ class PublishService:
         exchange_key: SigningKey,
         executor: Executor | None = None,
         anonymous: AnonymousSource | None = None,
+        screen: PiiScreen | None = None,
     ) -> None:
         self.store = store
         self.exchange_identity = exchange_identity
@@ -555,6 +593,7 @@ class PublishService:
             AuthorshipCheck(store),
             SharingCheck(store),
             AnonymityCheck(store),
+            PiiCheck(store, screen or PiiScreen()),
         ]
         self.listeners: list[InsertListener] = []
         # Called with each status resource, after it is saved (metrics count refusals).
@@ -584,17 +623,46 @@ class PublishService:
                 await check(batch)
         if batch.anonymous:
             return await self._publish_anonymous(batch, poster, requested)
-        accepted = batch.live
+        held = [c for c in batch.live if c.review]
+        accepted = [c for c in batch.live if not c.review]
         status_id = str(uuid.uuid4())
 
         def make_status(results: list[InsertResult]) -> Status:
-            return self._status(status_id, batch, poster, requested, accepted, results)
+            status = self._status(status_id, batch, poster, requested, accepted, results)
+            if not held:
+                return status
+            pendings = tuple(
+                StatusSuccess(
+                    id=c.stix_id,
+                    version=c.version_text,
+                    message=f"held for review: {'; '.join(c.review)}",
+                )
+                for c in held
+            )
+            return status.model_copy(
+                update={"status": "pending", "pendings": pendings, "pending_count": len(pendings)}
+            )
 
         # Objects and their status resource commit in one transaction (or not at all); the
         # listeners (streams, metrics) hear of them only after that commit.
-        results = await self.store.objects.insert_objects(
-            [self._new(c, poster) for c in accepted], status=make_status
-        )
+        news = [self._new(c, poster) for c in accepted]
+        if held:
+            items = [
+                ReviewItem(
+                    review_id=str(uuid.uuid4()),
+                    member=str(poster.member),
+                    status_id=status_id,
+                    stix_id=c.stix_id,
+                    version=self._new(c, poster).version,
+                    findings=c.review,
+                    submitted_at=requested,
+                    object=self._new(c, poster),
+                )
+                for c in held
+            ]
+            results = await self.store.privacy.hold_for_review(items, news, make_status)
+        else:
+            results = await self.store.objects.insert_objects(news, status=make_status)
         status = make_status(results)
         inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
         for status_listener in self.status_listeners:
@@ -670,6 +738,8 @@ class PublishService:
         by_candidate = dict(zip(map(id, accepted), results, strict=True))
         for index, c in enumerate(batch.items):
             version = c.version_text
+            if c.failure is None and c.review:
+                continue  # held for review: a pending entry
             if c.failure is not None:
                 failures.append(
                     StatusFailure(

@@ -25,6 +25,7 @@ from exchange.services.coalesce import Coalescer
 from exchange.services.keys import KeyService
 from exchange.services.members import MemberService
 from exchange.services.notify import Notifier
+from exchange.services.pii import PiiScreen
 from exchange.services.public import PublicService
 from exchange.services.publish import PublishService
 from exchange.services.read import DeliveryLedger, ReadService
@@ -145,7 +146,10 @@ async def open_services(
     keys = KeyService(store)
     exchange_key = await keys.exchange_key(identity)
     anonymous = await anonymous_source(store, keys, settings)
-    publish = PublishService(store, identity, exchange_key, executor, anonymous)
+    screen = PiiScreen(
+        settings.pii_patterns, settings.pii_allow_fields, enabled=settings.pii_screening
+    )
+    publish = PublishService(store, identity, exchange_key, executor, anonymous, screen)
     await bootstrap(store, keys, publish, identity, anonymous.identity)
     cursors = Cursors(await store.get_or_create_secret(CURSOR_SECRET, new_secret()))
     ledger = DeliveryLedger(store)

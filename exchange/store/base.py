@@ -220,14 +220,20 @@ class PrivacyRepository(Protocol):
 
     # --- review queue
     async def hold_for_review(
-        self, items: Sequence[ReviewItem], status: Status | None = None
-    ) -> None: ...
+        self,
+        items: Sequence[ReviewItem],
+        objects: Sequence[NewObject],
+        status: Callable[[list[InsertResult]], Status],
+    ) -> list[InsertResult]:
+        """Store the post's accepted objects, hold ``items`` and save the status, at once."""
+
     async def list_review(
         self, state: ReviewState | None = None, member_id: str | None = None
     ) -> list[ReviewItem]: ...
     async def decide_review(
-        self, review_id: str, approve: bool, by: str, when: str
-    ) -> tuple[ReviewItem, list[InsertResult]]: ...
+        self, review_id: str, approve: bool, by: str, when: str, reason: str | None = None
+    ) -> tuple[ReviewItem, list[InsertResult]]:
+        """Approve (store the object) or reject a pending item; its post's status updated."""
 
 
 class Store(Protocol):

@@ -6,13 +6,13 @@ here is on a member's read path: only administrators' commands read these tables
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import orjson
 
 from exchange.crypto import object_leaf_hash
-from exchange.errors import Conflict, NotFound
+from exchange.errors import Conflict, NotFound, Refusal, RefusalCode
 from exchange.models import (
     Delivery,
     InsertOutcome,
@@ -23,6 +23,8 @@ from exchange.models import (
     ReviewState,
     SealedRecord,
     Status,
+    StatusFailure,
+    StatusSuccess,
 )
 from exchange.store.rows import Row, chunks
 from exchange.store.statuses import insert_status
@@ -35,7 +37,7 @@ SEALED_COLS = (
     " original_version, key_id, original_body, copy_object, submitted_at, release_at, released_at"
 )
 REVIEW_COLS = (
-    "review_id, member, stix_id, version, findings, submitted_at, state, decided_at,"
+    "review_id, member, status_id, stix_id, version, findings, submitted_at, state, decided_at,"
     " decided_by, object"
 )
 
@@ -66,14 +68,51 @@ def _review(row: Row) -> ReviewItem:
     return ReviewItem(
         review_id=row[0],
         member=row[1],
-        stix_id=row[2],
-        version=row[3],
-        findings=tuple(orjson.loads(row[4])),
-        submitted_at=row[5],
-        state=ReviewState(row[6]),
-        decided_at=row[7],
-        decided_by=row[8],
-        object=NewObject.model_validate_json(row[9]),
+        status_id=row[2],
+        stix_id=row[3],
+        version=row[4],
+        findings=tuple(orjson.loads(row[5])),
+        submitted_at=row[6],
+        state=ReviewState(row[7]),
+        decided_at=row[8],
+        decided_by=row[9],
+        object=NewObject.model_validate_json(row[10]),
+    )
+
+
+def decide_in_status(
+    status: Status, item: ReviewItem, approve: bool, results: list[InsertResult], reason: str | None
+) -> Status:
+    """The post's status once a held object is decided: out of ``pendings``, into
+    ``successes`` (approved and stored) or ``failures`` (rejected, or a conflict)."""
+    pendings = tuple(p for p in status.pendings if p.id != item.stix_id)
+    successes, failures = list(status.successes), list(status.failures)
+    stored = approve and results and results[0].outcome is not InsertOutcome.CONFLICT
+    if stored:
+        successes.append(StatusSuccess(id=item.stix_id, version=item.version, message="approved"))
+    else:
+        why = (
+            "a different object with this id and version is stored already"
+            if approve
+            else f"rejected on review{': ' + reason if reason else ''}"
+        )
+        failures.append(
+            StatusFailure(
+                id=item.stix_id,
+                version=item.version,
+                message=Refusal(RefusalCode.PII_FOUND, why).text,
+            )
+        )
+    return status.model_copy(
+        update={
+            "status": "pending" if pendings else "complete",
+            "pendings": pendings,
+            "pending_count": len(pendings),
+            "successes": tuple(successes),
+            "success_count": len(successes),
+            "failures": tuple(failures),
+            "failure_count": len(failures),
+        }
     )
 
 
@@ -253,16 +292,25 @@ class SqlPrivacy:
     # --- the PII review queue -----------------------------------------------------------------
 
     async def hold_for_review(
-        self, items: Sequence[ReviewItem], status: Status | None = None
-    ) -> None:
-        """Hold objects for review, with the post's status resource, in one transaction."""
+        self,
+        items: Sequence[ReviewItem],
+        objects: Sequence[NewObject],
+        status: Callable[[list[InsertResult]], Status],
+    ) -> list[InsertResult]:
+        """Store a post's accepted objects, hold ``items`` for review and save the post's
+        status resource, in one transaction."""
+        leaves = [object_leaf_hash(o.body) for o in objects]
         async with self.db.transaction(write=True) as tx:
+            await self.db.lock_ingest(tx)
+            results = await self.db.objects.insert_in(tx, objects, leaves)
             for item in items:
                 await tx.execute(
-                    f"INSERT INTO review_queue ({REVIEW_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO review_queue ({REVIEW_COLS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         item.review_id,
                         item.member,
+                        item.status_id,
                         item.stix_id,
                         item.version,
                         orjson.dumps(list(item.findings)).decode(),
@@ -273,8 +321,8 @@ class SqlPrivacy:
                         item.object.model_dump_json(),
                     ),
                 )
-            if status is not None:
-                await insert_status(tx, status)
+            await insert_status(tx, status(list(results)))
+        return results
 
     async def list_review(
         self, state: ReviewState | None = None, member_id: str | None = None
@@ -295,7 +343,7 @@ class SqlPrivacy:
         return [_review(r) for r in rows]
 
     async def decide_review(
-        self, review_id: str, approve: bool, by: str, when: str
+        self, review_id: str, approve: bool, by: str, when: str, reason: str | None = None
     ) -> tuple[ReviewItem, list[InsertResult]]:
         """Approve (the object is stored, as if posted now) or reject a pending item; the
         object and the decision commit together."""
@@ -320,6 +368,15 @@ class SqlPrivacy:
                 " WHERE review_id = ?",
                 (state.value, when, by, review_id),
             )
+            row = await tx.fetchone("SELECT body FROM statuses WHERE id = ?", (item.status_id,))
+            if row is not None:  # kept still: the post's status says what became of it
+                decided = decide_in_status(
+                    Status.model_validate_json(row[0]), item, approve, results, reason
+                )
+                await tx.execute(
+                    "UPDATE statuses SET body = ? WHERE id = ?",
+                    (decided.model_dump_json(), item.status_id),
+                )
         return item.model_copy(
             update={"state": state, "decided_at": when, "decided_by": by}
         ), results

@@ -124,9 +124,8 @@ def test_what_the_exchange_creates_passes_strict_validation(
     served = pull(server, world["b"].token)
     own = [o for o in served if o["type"] in ("identity", "extension-definition")]
     assert member_identities <= {o["id"] for o in own}
-    assert (
-        len([o for o in own if o["type"] == "extension-definition"]) == 3
-    )  # signature, audience, anonymised copy
+    # signature, audience, anonymised copy, intended personal data
+    assert len([o for o in own if o["type"] == "extension-definition"]) == 4
     for obj in own:
         result = validate_instance(obj, STRICT)
         assert result.is_valid, (obj["id"], [str(e) for e in result.errors])
@@ -139,7 +138,7 @@ def test_extension_definitions_are_served_as_shipped(
     server: LiveServer, world: dict[str, Any]
 ) -> None:
     shipped = split_array(definitions_text())
-    assert len(shipped) == 3  # signature, audience, anonymised copy
+    assert len(shipped) == 4  # signature, audience, anonymised copy, intended PII
     project_file = Path(__file__).resolve().parents[2] / "schemas" / "extension-definitions.json"
     assert project_file.read_text("utf-8") == definitions_text()
     for token, alias in ((world["a"].token, "bulletins"), (None, "public")):

@@ -25,6 +25,7 @@ CREATE INDEX sealed_author ON sealed(author_member);
 CREATE TABLE review_queue (
     review_id TEXT PRIMARY KEY,
     member TEXT NOT NULL,
+    status_id TEXT NOT NULL,
     stix_id TEXT NOT NULL,
     version TEXT NOT NULL,
     findings TEXT NOT NULL,
