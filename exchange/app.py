@@ -70,7 +70,9 @@ def create_app(
                 stop_pool(executor)
 
     async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
-        upkeep = Housekeeping(app[SERVICES].store, settings.status_ttl_hours)
+        upkeep = Housekeeping(
+            app[SERVICES].store, settings.status_ttl_hours, retention=app[SERVICES].retention
+        )
         upkeep.start()
         # Anonymous copies whose release time has come (docs/privacy.md), on every worker:
         # the store releases each once.

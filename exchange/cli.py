@@ -582,6 +582,18 @@ async def review_decide(s: Services, a: argparse.Namespace) -> tuple[dict[str, A
     return data, f"review {item.review_id} ({item.stix_id}): {verdict}"
 
 
+async def purge_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    plan, done = await s.retention.purge(dry_run=a.dry_run)
+    payload = plan.to_json() | {"dry_run": a.dry_run, "purged": done.model_dump()}
+    verb = "would purge" if a.dry_run else "purged"
+    lines = [
+        f"{verb} {len(plan.versions)} object versions, {len(plan.sealed)} sealed records, "
+        f"{len(plan.review)} review items"
+    ]
+    lines += [f"  {i} {v} ({why})" for _, i, v, why in plan.versions]
+    return payload, "\n".join(lines)
+
+
 async def export_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from exchange.services.export import member_export
 
@@ -710,6 +722,7 @@ AUDIT_DETAILS = (
     "public_key",
     "out",
     "reason",
+    "dry_run",
 )
 
 
@@ -1175,6 +1188,13 @@ def build_parser() -> Parser:
     p = leaf(review, "reject", review_decide, "refuse the object (its status says why)")
     p.add_argument("review_id")
     p.add_argument("--reason", help="told to the member in the post's status")
+    p = leaf(
+        asub,
+        "purge",
+        purge_cmd,
+        "remove what is past its retention period (docs/privacy.md); the server does so daily",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be purged, purge none")
     p = leaf(
         asub,
         "export",

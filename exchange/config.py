@@ -14,6 +14,32 @@ from exchange.errors import InvalidInput
 DEFAULT_DB = "sqlite:///var/exchange.db"
 
 
+class RetentionSettings(BaseModel):
+    """How long object versions are kept (docs/privacy.md): each period that applies to a
+    version runs from its date_added (an indicator's from its valid_until), and the first to
+    elapse purges it; nothing applies, nothing is purged."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # days by TLP: clear, green, amber, amber+strict, red
+    tlp_days: dict[Literal["clear", "green", "amber", "amber+strict", "red"], int] = Field(
+        default_factory=dict
+    )
+    # days by member (its name or id): what it published
+    member_days: dict[str, int] = Field(default_factory=dict)
+    # an indicator with valid_until: days after it
+    indicator_days_after_valid_until: int | None = Field(default=None, ge=0)
+    # how often the purge runs in the server (a day)
+    purge_every_hours: float = Field(default=24.0, gt=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> RetentionSettings:
+        for name, days in [*self.tlp_days.items(), *self.member_days.items()]:
+            if days < 0:
+                raise ValueError(f"retention of {name} must be 0 days or more")
+        return self
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -70,6 +96,7 @@ class Settings(BaseModel):
     pii_screening: bool = True
     pii_patterns: dict[str, str] = Field(default_factory=dict)
     pii_allow_fields: list[str] = Field(default_factory=list)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     # C2SP tlog-witness witnesses asked to cosign each new checkpoint: "VKEY SUBMISSION_URL".
     log_witnesses: list[str] = Field(default_factory=list)
 

@@ -340,3 +340,23 @@ class MemberHoldings(Frozen):
     deliveries_of_its_objects: tuple[Delivery, ...] = ()
     statuses: tuple[Status, ...] = ()
     log_cosignatures: tuple[dict[str, object], ...] = ()
+
+
+class RetainedVersion(Frozen):
+    """What retention decides an object version by (docs/privacy.md)."""
+
+    seq: int
+    stix_id: str
+    version: str
+    type: str
+    tlp: Tlp | None
+    author_identity: str | None
+    date_added: str
+    valid_until: str | None = None  # an indicator's
+
+
+class PurgeResult(Frozen):
+    versions: int = 0
+    sealed: int = 0
+    review: int = 0
+    deliveries: int = 0

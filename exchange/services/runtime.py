@@ -29,6 +29,7 @@ from exchange.services.pii import PiiScreen
 from exchange.services.public import PublicService
 from exchange.services.publish import PublishService
 from exchange.services.read import DeliveryLedger, ReadService
+from exchange.services.retention import RetentionService
 from exchange.services.translog import LogService, log_origin
 from exchange.store.base import Store, open_store
 from exchange.taxii.cursor import Cursors
@@ -52,6 +53,7 @@ class Services:
     ledger: DeliveryLedger
     public: PublicService
     log: LogService
+    retention: RetentionService
     # Wake-ups for the event streams; set by the app factory (the admin CLI has none).
     notifier: Notifier | None = None
     coalescer: Coalescer = field(default_factory=Coalescer)
@@ -170,4 +172,5 @@ async def open_services(
         ledger=ledger,
         public=PublicService(store, read),
         log=translog,
+        retention=RetentionService(store, settings.retention, identity),
     )

@@ -23,7 +23,9 @@ from exchange.models import (
     NewObject,
     Page,
     Principal,
+    PurgeResult,
     ReadQuery,
+    RetainedVersion,
     ReviewItem,
     ReviewState,
     SealedRecord,
@@ -214,6 +216,16 @@ class PrivacyRepository(Protocol):
     async def list_sealed(self, member_id: str | None = None) -> list[SealedRecord]: ...
     async def find_sealed(self, ref: str) -> list[SealedRecord]:
         """The record with id ``ref``, or every record of the copy ``ref``."""
+
+    # --- retention
+    async def retained_versions(self) -> list[RetainedVersion]:
+        """Every stored object version with what retention decides it by."""
+
+    async def purge(
+        self, seqs: Sequence[int], sealed_ids: Sequence[str], review_ids: Sequence[str]
+    ) -> PurgeResult:
+        """Remove versions from every read path (log leaves kept as hashes), sealed records
+        and review items, in one transaction."""
 
     async def member_holdings(self, member_id: str, identity: str) -> MemberHoldings:
         """A member's objects, deliveries, statuses and log cosignatures (data export)."""

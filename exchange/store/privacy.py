@@ -19,14 +19,17 @@ from exchange.models import (
     InsertResult,
     MemberHoldings,
     NewObject,
+    PurgeResult,
+    RetainedVersion,
     ReviewItem,
     ReviewState,
     SealedRecord,
     Status,
     StatusFailure,
     StatusSuccess,
+    Tlp,
 )
-from exchange.store.rows import Row, chunks
+from exchange.store.rows import Row, chunks, refresh_heads
 from exchange.store.statuses import insert_status
 
 if TYPE_CHECKING:
@@ -58,6 +61,10 @@ def _sealed(row: Row) -> SealedRecord:
         release_at=row[11],
         released_at=row[12],
     )
+
+
+def _int_chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _delivery(row: Row) -> Delivery:
@@ -226,6 +233,78 @@ class SqlPrivacy:
         if not rows:
             raise NotFound(f"no sealed record or anonymous copy {ref!r}")
         return [_sealed(r) for r in rows]
+
+    # --- retention -------------------------------------------------------------------------
+
+    async def retained_versions(self) -> list[RetainedVersion]:
+        """Every stored object version with what retention decides it by."""
+        async with self.db.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT seq, stix_id, version, type, tlp, author_identity, date_added,"
+                " CASE WHEN type = 'indicator' THEN body END FROM objects ORDER BY seq"
+            )
+        out = []
+        for r in rows:
+            valid_until = None
+            if r[7] is not None:
+                found = orjson.loads(r[7]).get("valid_until")
+                valid_until = found if isinstance(found, str) else None
+            out.append(
+                RetainedVersion(
+                    seq=int(r[0]),
+                    stix_id=r[1],
+                    version=r[2],
+                    type=r[3],
+                    tlp=Tlp(r[4]) if r[4] else None,
+                    author_identity=r[5],
+                    date_added=r[6],
+                    valid_until=valid_until,
+                )
+            )
+        return out
+
+    async def purge(
+        self, seqs: Sequence[int], sealed_ids: Sequence[str], review_ids: Sequence[str]
+    ) -> PurgeResult:
+        """Remove object versions (from every read path: the objects and what the read query
+        joins, the delivery ledger), sealed records (those of purged copies too) and review
+        items, in one transaction. The transparency log keeps the versions' leaves, their
+        hashes only: the leaf rows forget which object they were, so proofs still hold."""
+        versions = sealed = review = deliveries = 0
+        async with self.db.transaction(write=True) as tx:
+            await self.db.lock_ingest(tx)
+            touched: list[str] = []
+            for chunk in _int_chunks(list(dict.fromkeys(seqs)), 500):
+                marks = ", ".join("?" for _ in chunk)
+                rows = await tx.fetchall(
+                    f"SELECT seq, stix_id, version FROM objects WHERE seq IN ({marks})", chunk
+                )
+                for _, stix_id, version in rows:
+                    touched.append(stix_id)
+                    deliveries += await tx.execute(
+                        "DELETE FROM deliveries WHERE stix_id = ? AND version = ?",
+                        (stix_id, version),
+                    )
+                    sealed += await tx.execute(
+                        "DELETE FROM sealed WHERE copy_id = ? AND copy_version = ?",
+                        (stix_id, version),
+                    )
+                for table in ("object_audience", "object_ends", "object_markings"):
+                    await tx.execute(f"DELETE FROM {table} WHERE seq IN ({marks})", chunk)
+                await tx.execute(f"DELETE FROM object_heads WHERE head_seq IN ({marks})", chunk)
+                await tx.execute(
+                    f"UPDATE log_leaves SET stix_id = '', version = '' WHERE seq IN ({marks})",
+                    chunk,
+                )
+                versions += await tx.execute(f"DELETE FROM objects WHERE seq IN ({marks})", chunk)
+            await refresh_heads(tx, touched)
+            for sealed_id in dict.fromkeys(sealed_ids):
+                sealed += await tx.execute("DELETE FROM sealed WHERE sealed_id = ?", (sealed_id,))
+            for review_id in dict.fromkeys(review_ids):
+                review += await tx.execute(
+                    "DELETE FROM review_queue WHERE review_id = ?", (review_id,)
+                )
+        return PurgeResult(versions=versions, sealed=sealed, review=review, deliveries=deliveries)
 
     # --- a member's data export -------------------------------------------------------------
 

@@ -47,10 +47,14 @@ class SqlStatuses:
         if not objects:
             return
         async with self.db.transaction(write=True) as tx:
+            # Only versions still held: the ledger writes in batches, and a retention purge
+            # between a read and its batch must not leave records of what it removed.
             await tx.executemany(
-                "INSERT INTO deliveries (member, stix_id, version, delivered) VALUES (?, ?, ?, ?)"
+                "INSERT INTO deliveries (member, stix_id, version, delivered)"
+                " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM objects o"
+                " WHERE o.stix_id = ? AND o.version = ?)"
                 " ON CONFLICT (stix_id, version, member) DO NOTHING",
-                [(member_id, o.stix_id, o.version, when) for o in objects],
+                [(member_id, o.stix_id, o.version, when, o.stix_id, o.version) for o in objects],
             )
 
     async def list_deliveries(self, stix_id: str) -> list[Delivery]:
