@@ -148,6 +148,7 @@ async def measure(args: argparse.Namespace, db: str) -> None:
         for name, principal, collection in cases:
             walk_cpu, walk_wall, first_cpu, first_wall = [], [], [], []
             seen = walk_steps = 0
+            first_steps = 0.0
             for _ in range(args.rounds):
                 steps[0] = 0
                 c0, w0 = time.process_time(), time.perf_counter()
@@ -155,17 +156,24 @@ async def measure(args: argparse.Namespace, db: str) -> None:
                 walk_steps = steps[0]
                 walk_cpu.append((time.process_time() - c0) / max(seen, 1))
                 walk_wall.append((time.perf_counter() - w0) / max(seen, 1))
+                steps[0] = 0
                 for _ in range(20):
                     c0, w0 = time.process_time(), time.perf_counter()
                     await services.read.objects(principal, collection, {"limit": ["100"]})
                     first_cpu.append(time.process_time() - c0)
                     first_wall.append(time.perf_counter() - w0)
+                first_steps = steps[0] / 20
             print(
                 f"  {name:17} served {seen:6}: walk CPU {statistics.median(walk_cpu) * 1e6:6.1f}"
                 f" µs/object (wall {statistics.median(walk_wall) * 1e6:6.1f}), first page CPU "
                 f"{statistics.median(first_cpu) * 1e3:6.2f} ms (wall "
                 f"{statistics.median(first_wall) * 1e3:6.2f})"
-                + (f", walk {walk_steps / max(seen, 1):7.0f} VM steps/object" if walk_steps else "")
+                + (
+                    f", VM steps: walk {walk_steps / max(seen, 1):.0f}/object,"
+                    f" first page {first_steps:.0f}"
+                    if walk_steps
+                    else ""
+                )
             )
     finally:
         await services.store.close()
