@@ -174,9 +174,15 @@ class FactSql:
     def __call__(self, f: Fact) -> Expr:
         a, r = self.a, self.reader
         if f is Fact.WITHDRAWN:
+            # A head is live by definition: its flag alone answers for nearly every row.
             return raw(
-                Sql().add(f"({a}.deleted_at IS NOT NULL OR {a}.key_revoked_at IS NOT NULL)"),
-                Sql().add(f"{a}.deleted_at IS NULL AND {a}.key_revoked_at IS NULL"),
+                Sql().add(
+                    f"({a}.is_head = 0 AND"
+                    f" ({a}.deleted_at IS NOT NULL OR {a}.key_revoked_at IS NOT NULL))"
+                ),
+                Sql().add(
+                    f"({a}.is_head = 1 OR ({a}.deleted_at IS NULL AND {a}.key_revoked_at IS NULL))"
+                ),
             )
         if f is Fact.READER_SUSPENDED:
             return const(r.suspended)

@@ -1,7 +1,8 @@
 SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.version_text, o.body FROM objects o WHERE o.seq > ?
 AND o.tlp = ?
-AND (o.deleted_at IS NULL
-AND o.key_revoked_at IS NULL
+AND ((o.is_head = 1
+OR (o.deleted_at IS NULL
+AND o.key_revoked_at IS NULL))
 AND ((o.type = 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (CASE WHEN o.is_head = 1 THEN o.seq ELSE (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id) END)
 AND aud.principal = ?))

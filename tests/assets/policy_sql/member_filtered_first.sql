@@ -1,5 +1,6 @@
-WITH readable_versions AS NOT MATERIALIZED (SELECT ov.stix_id, ov.version FROM objects ov WHERE (ov.deleted_at IS NULL
-AND ov.key_revoked_at IS NULL
+WITH readable_versions AS NOT MATERIALIZED (SELECT ov.stix_id, ov.version FROM objects ov WHERE ((ov.is_head = 1
+OR (ov.deleted_at IS NULL
+AND ov.key_revoked_at IS NULL))
 AND (ov.tlp IS NULL
 OR ov.tlp IN (?, ?))
 AND EXISTS (SELECT 1 FROM members pm WHERE pm.identity = ov.author_identity
@@ -80,8 +81,9 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))) SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.version_text, o.body FROM objects o WHERE o.seq > ?
-AND (o.deleted_at IS NULL
-AND o.key_revoked_at IS NULL
+AND ((o.is_head = 1
+OR (o.deleted_at IS NULL
+AND o.key_revoked_at IS NULL))
 AND (o.tlp IS NULL
 OR o.tlp IN (?, ?))
 AND EXISTS (SELECT 1 FROM members pm WHERE pm.identity = o.author_identity

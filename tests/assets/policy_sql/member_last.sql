@@ -1,5 +1,6 @@
-WITH readable_versions AS NOT MATERIALIZED (SELECT ov.stix_id, ov.version FROM objects ov WHERE (ov.deleted_at IS NULL
-AND ov.key_revoked_at IS NULL
+WITH readable_versions AS NOT MATERIALIZED (SELECT ov.stix_id, ov.version FROM objects ov WHERE ((ov.is_head = 1
+OR (ov.deleted_at IS NULL
+AND ov.key_revoked_at IS NULL))
 AND (ov.author_identity = ?
 OR (ov.type = 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (CASE WHEN ov.is_head = 1 THEN ov.seq ELSE (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id) END)
@@ -76,8 +77,9 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))) SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.version_text, o.body FROM objects o WHERE o.seq > ?
-AND (o.deleted_at IS NULL
-AND o.key_revoked_at IS NULL
+AND ((o.is_head = 1
+OR (o.deleted_at IS NULL
+AND o.key_revoked_at IS NULL))
 AND (o.author_identity = ?
 OR (o.type = 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (CASE WHEN o.is_head = 1 THEN o.seq ELSE (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id) END)
