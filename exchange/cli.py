@@ -836,6 +836,7 @@ def publish_cmd(args: argparse.Namespace) -> int:
     from exchange.client.publish import publish_file
 
     if args.dry_run or is_bulletin(args.file):  # a Markdown bulletin (docs/bulletins.md)
+        args.token = api_token(args)  # from --token-file or $EXCHANGE_TOKEN as well
         return publish_bulletin(args)
 
     status, ok = publish_file(
@@ -845,6 +846,7 @@ def publish_cmd(args: argparse.Namespace) -> int:
         args.key,
         progress=not args.json and not args.quiet,
         anonymous=args.anonymous,
+        relay=args.relay,
     )
     human = (
         f"{status.get('success_count', 0)} stored, {status.get('failure_count', 0)} refused"
@@ -1251,6 +1253,12 @@ def build_parser() -> Parser:
         if name == "publish":
             p.add_argument("--key", required=True, help="your private key (PEM)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
+            p.add_argument(
+                "--relay",
+                action="store_true",
+                help="the key is another member's: post its objects as a relay "
+                "(else a key that is not the token's member's is refused)",
+            )
             p.add_argument(
                 "--dry-run",
                 action="store_true",

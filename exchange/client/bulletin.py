@@ -359,6 +359,7 @@ def publish_cmd(args: argparse.Namespace) -> int:
             objects,
             key,
             progress=not args.json and not args.quiet,
+            relay=args.relay,
             anonymous=getattr(args, "anonymous", None),
         )
     ok = int(status.get("failure_count", 0)) == 0 and int(status.get("pending_count", 0)) == 0
