@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -26,7 +26,6 @@ from tests.conftest import (
     TAXII,
     TLP,
     LiveServer,
-    TestMember,
     audience_marking,
     cli_json,
     free_port,
@@ -36,6 +35,9 @@ from tests.conftest import (
     run_cli,
 )
 from tests.store.test_notify_pg import fresh_pg_schema
+
+if TYPE_CHECKING:
+    from tests.conftest import TestMember
 
 ANONYMISED = "extension-definition--f5f0c88e-8781-48d4-afda-5568cc69516c"
 OBJECTS = "collections/bulletins/objects/"
