@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 DB ?= sqlite:///var/exchange.db
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# Test processes (pytest-xdist) that share the suite out: one per core here.
+TEST_WORKERS ?= 2
 
 .PHONY: run test install install-test lint typecheck unit bench clean
 
@@ -36,13 +38,13 @@ typecheck: install-test
 	$(BIN)/mypy
 
 unit: install-test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 test: install-test
 	$(BIN)/ruff check exchange tests bench
 	$(BIN)/ruff format --check exchange tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 bench: install-test
 	$(BIN)/python bench/load.py --help

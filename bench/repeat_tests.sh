@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite N times in a row (default 20) and count the runs that failed.
-#   bash bench/repeat_tests.sh 20
+#   bash bench/repeat_tests.sh 20      # as make test runs it: TEST_WORKERS=2 processes
 # Prints one line per run and "runs N, failed F"; exits 1 when any run failed. The logs of
 # failed runs are kept in $TMPDIR/exchange-repeat-*.log.
 set -uo pipefail
@@ -12,7 +12,7 @@ failed=0
 for i in $(seq 1 "$runs"); do
   log="$(mktemp "${TMPDIR:-/tmp}/exchange-repeat-XXXXXX.log")"
   start=$(date +%s)
-  if .venv/bin/pytest -q -p no:cacheprovider >"$log" 2>&1; then
+  if .venv/bin/pytest -q -n "${TEST_WORKERS:-2}" -p no:cacheprovider >"$log" 2>&1; then
     echo "run $i: passed in $(( $(date +%s) - start )) s ($(tail -1 "$log"))"
     rm -f "$log"
   else
