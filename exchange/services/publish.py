@@ -43,7 +43,7 @@ from exchange.policy import (
 )
 from exchange.services.access import Access
 from exchange.stix.types import is_observable
-from exchange.stix.validate import cpu_stage, structure_error
+from exchange.stix.validate import ValidatorName, cpu_stage, structure_error
 from exchange.store.base import Store
 from exchange.taxii.envelope import RawObject, split_envelope
 from exchange.timeutil import format_ts, normalise_ts, now, parse_ts
@@ -219,9 +219,12 @@ class SignatureCheck:
     """The signing key: known, the author's, valid at the object's time; then STIX validity
     and the signature itself, off the event loop."""
 
-    def __init__(self, store: Store, executor: Executor | None) -> None:
+    def __init__(
+        self, store: Store, executor: Executor | None, validator: ValidatorName = "fast"
+    ) -> None:
         self.store = store
         self.executor = executor
+        self.validator: ValidatorName = validator
 
     async def __call__(self, batch: Batch) -> None:
         keys: dict[str, Key | None] = {}
@@ -308,7 +311,7 @@ class SignatureCheck:
         for start in range(0, len(items), CPU_CHUNK):
             chunk = items[start : start + CPU_CHUNK]
             work = [(c.value, c.key.public_key if c.key else None) for c in chunk]
-            jobs.append(loop.run_in_executor(self.executor, cpu_stage, work))
+            jobs.append(loop.run_in_executor(self.executor, cpu_stage, work, self.validator))
         for start, reasons in zip(
             range(0, len(items), CPU_CHUNK), await asyncio.gather(*jobs), strict=True
         ):
@@ -487,13 +490,14 @@ class PublishService:
         exchange_identity: str,
         exchange_key: SigningKey,
         executor: Executor | None = None,
+        validator: ValidatorName = "fast",
     ) -> None:
         self.store = store
         self.exchange_identity = exchange_identity
         self.exchange_key = exchange_key
         self.checks: list[Check] = [
             StructureCheck(),
-            SignatureCheck(store, executor),
+            SignatureCheck(store, executor, validator),
             AuthorshipCheck(store),
             SharingCheck(store),
         ]

@@ -91,7 +91,7 @@ async def open_services(
     identity = identity_raw.decode("ascii")
     keys = KeyService(store)
     exchange_key = await keys.exchange_key(identity)
-    publish = PublishService(store, identity, exchange_key, executor)
+    publish = PublishService(store, identity, exchange_key, executor, settings.validator)
     await bootstrap(store, keys, publish, identity)
     cursors = Cursors(await store.get_or_create_secret(CURSOR_SECRET, new_secret()))
     ledger = DeliveryLedger(store)
