@@ -457,6 +457,17 @@ def objects(draw: st.DrawFn, bases: list[dict[str, Any]]) -> dict[str, Any]:
             value.pop(name, None)
         elif action == 1:
             value[name] = draw(_TIMESTAMPS)
+            if draw(st.booleans()):  # a pair that must be ordered (modified >= created, ...)
+                pair = draw(
+                    st.sampled_from(
+                        [
+                            ("created", "modified"),
+                            ("valid_from", "valid_until"),
+                            ("first_seen", "last_seen"),
+                        ]
+                    )
+                )
+                value[pair[0]], value[pair[1]] = draw(_TIMESTAMPS), draw(_TIMESTAMPS)
         elif action == 2:
             value["granular_markings"] = draw(granular_markings())
         elif action == 3 and value.get("type") == "indicator":

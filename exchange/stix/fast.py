@@ -501,15 +501,15 @@ def _member(value: Any, known: frozenset[str] | set[str]) -> bool:
 
 
 def _compare(first: Any, op: str, second: Any) -> bool:
-    """musts.compare: moments when both are timestamps with a real date and at most 6
-    decimals, else the strings; a moment against a string is an exception (refused)."""
+    """musts.compare: as moments when both are timestamps with a real date and at most 6
+    decimals, else as the strings they are (both must be strings: else it fails)."""
     a, b = _text(first), _text(second)
     left: Any = a
     right: Any = b
     if _TIMESTAMP.match(a) and _TIMESTAMP.match(b):
-        left, right = _moment(a) or a, _moment(b) or b
-        if isinstance(left, tuple) != isinstance(right, tuple):
-            raise _Refuse("a timestamp compared with a text")
+        moments = _moment(a), _moment(b)
+        if moments[0] is not None and moments[1] is not None:
+            left, right = moments
     return bool(left > right if op == "gt" else left >= right)
 
 

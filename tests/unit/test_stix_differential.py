@@ -86,6 +86,26 @@ def test_awkward_patterns(text: str) -> None:
     assert _disagreement(gen.indicator(text)) is None
 
 
+@pytest.mark.parametrize(
+    ("created", "modified"),
+    [
+        ("2016-04-06T20:03:48.524Z", "2016-04-06T20:03:49.1234567Z"),  # 7 decimals: as text
+        ("2016-04-06T20:03:48.524Z", "2016-04-06T20:03:48.1234567Z"),
+        ("2016-04-06T20:03:48.524Z", "2016-04-06T20:03:48.5Z"),
+        ("2016-04-06T20:03:48.524Z", "2016-04-06T20:03:48.524000Z"),
+        ("2015-02-29T00:00:00.000Z", "2015-03-01T00:00:00.000Z"),  # no such day: as text
+        ("2016-04-06T20:03:60.000Z", "2016-04-06T20:03:59.000Z"),
+        ("2016-04-06T20:03:48Z", "2016-04-06T20:03:48.000Z"),
+    ],
+)
+def test_timestamp_orders(created: str, modified: str) -> None:
+    for first, second in ((created, modified), (modified, created)):
+        value = gen.indicator("[file:name = 'x']", created=first, modified=second)
+        assert _disagreement(value) is None
+        value = gen.indicator("[file:name = 'x']", valid_from=first, valid_until=second)
+        assert _disagreement(value) is None
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(gen.patterns())
 def test_generated_patterns_same_verdicts(text: str) -> None:
