@@ -1,5 +1,5 @@
 """Extract the test corpora of stix2-validator and stix2-patterns into tests/assets/, for the
-differential tests of the exchange's own STIX validation (tests/stix/).
+differential tests of the exchange's own STIX validation (tests/unit/test_stix_differential.py).
 
     .venv/bin/python bench/extract_corpora.py VALIDATOR_SRC PATTERNS_SRC
 

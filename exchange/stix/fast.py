@@ -20,7 +20,7 @@ handed to stix2-validator itself (``Fallback``): bundles, observed-data and obse
 with an ``objects`` property, objects holding STIX objects in a list property (it checks
 those too), a ``pattern_version`` other than 2.1, patterns nested deeper than
 exchange.stix.pattern.MAX_DEPTH, and values jsonschema-rs cannot take (integers beyond
-64 bits). tests/stix/test_validation_differential.py proves the verdicts equal.
+64 bits). tests/unit/test_stix_differential.py proves the verdicts equal.
 
 Where stix2-validator fails with an exception on an input (it does on some malformed
 values), the exchange refused the object (the exception was the refusal); these checks

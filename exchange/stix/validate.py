@@ -4,7 +4,7 @@ These functions are plain and picklable: the publish service runs them in a
 process pool (or a thread) so that validation and signature checks never block
 the event loop.
 
-Two validators give the same verdicts (tests/stix/test_validation_differential.py):
+Two validators give the same verdicts (tests/unit/test_stix_differential.py):
 ``"fast"`` (the default; exchange.stix.fast: the same JSON schemas compiled with
 jsonschema-rs, the MUST checks re-expressed, the exchange's own pattern parser) and
 ``"stix2-validator"`` (the library itself, kept for comparison: the ``validator``

@@ -126,3 +126,11 @@ def test_deep_patterns_go_to_stix2_patterns() -> None:
     deep = "(" * 40 + "[file:name = 'x']" + ")" * 40
     assert gen.fast_pattern_ok(deep) is None  # TooComplex: the library decides
     assert _disagreement(gen.indicator(deep)) is None
+
+
+def test_a_huge_pattern_is_left_to_stix2_patterns() -> None:
+    from exchange.stix import pattern as stix_pattern
+
+    # the tokenizer stops at MAX_TOKENS (it does not read 2.8 MB to the end)
+    with pytest.raises(stix_pattern.TooComplex):
+        stix_pattern.parse("[a:b = 1] AND " * 200_000 + "[a:b = 1]")
