@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -18,11 +19,12 @@ from exchange import __version__
 from exchange.config import DEFAULT_DB, Settings, load_settings
 from exchange.errors import ExchangeError, InvalidInput, NotFound
 from exchange.logs import configure_logging
+from exchange.models import AuditEntry, AuditOutcome
 from exchange.services.keys import key_json
 from exchange.services.members import member_json, rule_json
 from exchange.services.runtime import Services, open_services
 from exchange.store.base import Store, open_store
-from exchange.timeutil import DURATION_RANGE, format_ts, parse_duration, parse_ts
+from exchange.timeutil import DURATION_RANGE, format_ts, now, parse_duration, parse_ts
 
 
 class UsageError(Exception):
@@ -440,6 +442,23 @@ async def log_key_rotate(s: Services, a: argparse.Namespace) -> tuple[dict[str, 
     )
 
 
+async def audit_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    since = None
+    if a.since:
+        # A timestamp (it has a T), or a duration back from now (24h, 7d).
+        back = "T" not in a.since
+        since = format_ts(now() - parse_duration(a.since) if back else parse_ts(a.since))
+    if a.limit is not None and a.limit < 1:
+        raise InvalidInput("--limit takes a count, 1 or more")
+    entries = await s.store.audit.list_audit(since, a.member, a.limit)
+    found = [e.model_dump(mode="json", exclude_none=True) for e in entries]
+    return {"entries": found}, table(
+        ("AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "REASON"),
+        [(e.at, e.actor, e.action, e.target, e.outcome.value, e.reason) for e in entries],
+        "no audit entries",
+    )
+
+
 AdminCommand = Callable[[Services, argparse.Namespace], Awaitable[tuple[dict[str, Any], str]]]
 
 
@@ -500,16 +519,106 @@ def _require_database(settings: Settings) -> None:
             )
 
 
+# Admin commands that only read are not audited; every other one is, done or refused.
+READ_ONLY_COMMANDS: frozenset[AdminCommand] = frozenset(
+    {
+        member_list,
+        member_show,
+        token_list,
+        key_list,
+        key_show,
+        group_list,
+        rules_list,
+        explain_cmd,
+        deliveries_cmd,
+        check_cmd,
+        log_key_show,
+        audit_cmd,
+    }
+)
+# What an audit entry names as the command's target: what the command made or changed (the
+# id it printed), else the first of these arguments, else a group's name; and the arguments
+# it keeps (none of them secret: tokens and private keys are never arguments).
+AUDIT_TARGETS = ("member", "token_id", "key_id", "rule_id", "object_id")
+AUDIT_DETAILS = (
+    "name",
+    "kind",
+    "sector",
+    "economy",
+    "ttl",
+    "read_only",
+    "since",
+    "direction",
+    "effect",
+    "field",
+    "values",
+    "public_key",
+    "out",
+    "reason",
+)
+
+
+def admin_actor() -> str:
+    """Who runs the CLI, as the audit log names them."""
+    try:
+        return f"admin:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name (a container without one)
+        return f"admin:uid-{os.getuid()}"
+
+
+def audit_entry(
+    args: argparse.Namespace,
+    outcome: AuditOutcome,
+    reason: str | None,
+    made: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """The entry for one admin command; ``made`` is what it printed (only ids are taken
+    from it, never a token's secret)."""
+    action = " ".join(str(getattr(args, d)) for d in ("area", "action") if getattr(args, d, None))
+    target = next((str(v) for d in AUDIT_TARGETS if (v := getattr(args, d, None))), None)
+    made = made or {}
+    created = made.get("token_id") or made.get("key_id") or made.get("id")
+    target = (str(created) if created else None) or target or getattr(args, "name", None)
+    details: dict[str, str] = {}
+    for name in AUDIT_DETAILS:
+        value = getattr(args, name, None)
+        if value not in (None, False) and str(value) != target:
+            details[name] = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    member = getattr(args, "member", None) or made.get("member")
+    if member is None and action == "member add":
+        member = made.get("id")
+    return AuditEntry(
+        at=format_ts(now()),
+        actor=admin_actor(),
+        action=action,
+        target=target,
+        member=str(member) if member else None,
+        outcome=outcome,
+        reason=reason,
+        details=details,
+    )
+
+
 async def _run_admin(settings: Settings, command: AdminCommand, args: argparse.Namespace) -> None:
     if command is not migrate_cmd:
         _require_database(settings)
     services = await open_services(settings)
+    audited = command not in READ_ONLY_COMMANDS
     try:
-        if getattr(args, "member", None) is not None:
-            # MEMBER: an id, an identity or a unique name; the commands get the id.
-            member = await services.members.resolve(args.member)
-            args.member, args.member_name = member.id, member.name
-        payload, human = await command(services, args)
+        try:
+            if getattr(args, "member", None) is not None:
+                # MEMBER: an id, an identity or a unique name; the commands get the id.
+                member = await services.members.resolve(args.member)
+                args.member, args.member_name = member.id, member.name
+            payload, human = await command(services, args)
+        except ExchangeError as exc:
+            if audited:
+                entry = audit_entry(args, AuditOutcome.REFUSED, exc.message)
+                await services.store.audit.record_audit([entry])
+            raise
+        if audited:
+            entry = audit_entry(args, AuditOutcome.DONE, None, payload)
+            await services.store.audit.record_audit([entry])
     finally:
         await services.ledger.stop()
         await services.store.close()
@@ -559,10 +668,16 @@ def publish_cmd(args: argparse.Namespace) -> int:
     from exchange.client.publish import publish_file
 
     if args.dry_run or is_bulletin(args.file):  # a Markdown bulletin (docs/bulletins.md)
+        args.token = api_token(args)  # from --token-file or $EXCHANGE_TOKEN as well
         return publish_bulletin(args)
 
     status, ok = publish_file(
-        args.file, args.url, api_token(args), args.key, progress=not args.json and not args.quiet
+        args.file,
+        args.url,
+        api_token(args),
+        args.key,
+        progress=not args.json and not args.quiet,
+        relay=args.relay,
     )
     human = (
         f"{status.get('success_count', 0)} stored, {status.get('failure_count', 0)} refused"
@@ -865,6 +980,15 @@ def build_parser() -> Parser:
     p.add_argument("member", metavar="MEMBER")
     leaf(asub, "deliveries", deliveries_cmd, "who received an object").add_argument("object_id")
     leaf(asub, "migrate", migrate_cmd, "bring the database schema up to date")
+    p = leaf(
+        asub,
+        "audit",
+        audit_cmd,
+        "the audit log: every admin action and refused request, oldest first",
+    )
+    p.add_argument("--since", help="a timestamp, or a duration back from now (24h, 7d)")
+    p.add_argument("--member", metavar="MEMBER", help="only entries about MEMBER")
+    p.add_argument("--limit", type=int, help="at most this many entries")
     leaf(
         asub,
         "check",
@@ -902,6 +1026,12 @@ def build_parser() -> Parser:
         if name == "publish":
             p.add_argument("--key", required=True, help="your private key (PEM)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
+            p.add_argument(
+                "--relay",
+                action="store_true",
+                help="the key is another member's: post its objects as a relay "
+                "(else a key that is not the token's member's is refused)",
+            )
             p.add_argument(
                 "--dry-run",
                 action="store_true",

@@ -262,3 +262,25 @@ class Delivery(Frozen):
     stix_id: str
     version: str
     delivered: str
+
+
+class AuditOutcome(StrEnum):
+    DONE = "done"
+    REFUSED = "refused"
+
+
+class AuditEntry(Frozen):
+    """One line of the audit log: who did what to what, and how it ended (never a secret).
+
+    ``actor`` is ``admin:<login>`` for the CLI, ``member:<id>`` or ``address:<ip>`` for
+    requests; ``member`` is the member the entry concerns (for a member's data export)."""
+
+    at: str
+    actor: str
+    action: str
+    target: str | None = None
+    member: str | None = None
+    outcome: AuditOutcome = AuditOutcome.DONE
+    reason: str | None = None
+    details: dict[str, str] = Field(default_factory=dict)
+    seq: int | None = None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from exchange.errors import InvalidInput
 from exchange.models import (
+    AuditEntry,
     Delivery,
     Group,
     InsertResult,
@@ -185,6 +186,16 @@ class LogRepository(Protocol):
     async def log_witness_lines(self, head: TreeHead) -> list[str]: ...
 
 
+class AuditRepository(Protocol):
+    """The audit log: administrator actions and refused requests (never a secret)."""
+
+    async def record_audit(self, entries: list[AuditEntry]) -> None: ...
+    async def list_audit(
+        self, since: str | None = None, member: str | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
+        """Entries at or after ``since`` (about ``member`` when given), oldest first."""
+
+
 class Store(Protocol):
     """One database: its lifecycle, and the repositories by concern over its transactions
     (``exchange.store.sql.SqlStore`` for both SQLite and PostgreSQL)."""
@@ -226,6 +237,8 @@ class Store(Protocol):
     def counters(self) -> CounterRepository: ...
     @property
     def log(self) -> LogRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
 
 def open_store(url: str) -> Store:

@@ -15,6 +15,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from exchange.store import translog
+from exchange.store.audit import SqlAudit
 from exchange.store.counters import SqlCounters
 from exchange.store.members import SqlMembers
 from exchange.store.objects import SqlObjects
@@ -56,6 +57,11 @@ CONSISTENCY_CHECKS: tuple[tuple[str, str], ...] = (
         " AND o.stix_id = h.stix_id AND o.deleted_at IS NULL AND o.key_revoked_at IS NULL)",
     ),
     (
+        "a head flag that disagrees with object_heads",
+        "SELECT o.stix_id FROM objects o WHERE (o.is_head = 1) <> EXISTS"
+        " (SELECT 1 FROM object_heads h WHERE h.head_seq = o.seq)",
+    ),
+    (
         "an audience marking without its entries",
         "SELECT am.marking_id FROM audience_markings am"
         " WHERE NOT EXISTS (SELECT 1 FROM marking_audience ma WHERE ma.marking_id = am.marking_id)",
@@ -73,7 +79,8 @@ LOG_MIGRATION = 6  # 0006_transparency_log
 
 class SqlStore(ABC):
     """The database: its lifecycle, schema and transactions, and the repositories over them
-    (``members``, ``sharing``, ``objects``, ``statuses``, ``counters``, ``log``); subclasses supply
+    (``members``, ``sharing``, ``objects``, ``statuses``, ``counters``, ``log``,
+    ``audit``); subclasses supply
     the driver."""
 
     url: str
@@ -102,6 +109,10 @@ class SqlStore(ABC):
     @cached_property
     def log(self) -> SqlLog:
         return SqlLog(self)
+
+    @cached_property
+    def audit(self) -> SqlAudit:
+        return SqlAudit(self)
 
     # --- driver hooks -------------------------------------------------------------------------
 

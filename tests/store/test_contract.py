@@ -1161,3 +1161,44 @@ async def test_schema_version_reads_a_gap_as_behind_and_a_newer_release_as_ahead
         await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (4,))
         await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (9999,))
     assert await store.schema_version() == (9999, expected)  # a newer release was here
+
+
+async def test_audit_log_in_order_with_filters(store: Store) -> None:
+    from exchange.models import AuditEntry, AuditOutcome
+
+    entries = [
+        AuditEntry(
+            at="2026-01-01T00:00:00.000000Z",
+            actor="admin:root",
+            action="member add",
+            target="m1",
+            member="m1",
+            details={"kind": "government"},
+        ),
+        AuditEntry(
+            at="2026-01-02T00:00:00.000000Z",
+            actor="address:127.0.0.1",
+            action="authenticate",
+            outcome=AuditOutcome.REFUSED,
+            reason="unknown token",
+        ),
+        AuditEntry(
+            at="2026-01-03T00:00:00.000000Z",
+            actor="admin:root",
+            action="member suspend",
+            target="m1",
+            member="m1",
+        ),
+    ]
+    await store.audit.record_audit(entries[:2])
+    await store.audit.record_audit(entries[2:])
+    await store.audit.record_audit([])
+    found = await store.audit.list_audit()
+    assert [e.model_copy(update={"seq": None}) for e in found] == entries
+    assert [e.seq for e in found] == sorted({e.seq for e in found})
+    assert [e.action for e in await store.audit.list_audit(member="m1")] == [
+        "member add",
+        "member suspend",
+    ]
+    later = await store.audit.list_audit(since="2026-01-02T00:00:00.000000Z", limit=1)
+    assert [e.reason for e in later] == ["unknown token"]
