@@ -80,8 +80,8 @@ def setup_members(db_url: str, wd: Path, posters: int) -> dict[str, Any]:
     )
     bank, _ = add_member(db_url, "Bank-B", "private", "financial-services", "FR", wd)
     energy, _ = add_member(db_url, "Energy-C", "private", "energy", "NL", wd)
-    agency, _ = add_member(db_url, "Agency-D", "government", "defence", "DE", wd)
-    telco, _ = add_member(db_url, "Telco-E", "private", "telecom", "IT", wd)
+    agency, _ = add_member(db_url, "Agency-D", "government", "defense", "DE", wd)
+    telco, _ = add_member(db_url, "Telco-E", "private", "telecommunications", "IT", wd)
     add_group(db_url, "fin-isac", [bank, cert])
     add_group(db_url, "energy-isac", [energy, agency])
     log(f"set-up through the admin CLI in {time.monotonic() - started:.1f}s")
@@ -103,8 +103,8 @@ def audience_pool(m: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "group:energy-isac",
         "sector:financial-services",
         "sector:energy",
-        "sector:defence",
-        "sector:telecom",
+        "sector:defense",
+        "sector:telecommunications",
         "economy:DE",
         "economy:FR",
         "economy:NL",

@@ -963,6 +963,7 @@ SERVE_SETTINGS = (
     "max_connections_per_address",
     "metrics_host",
     "metrics_port",
+    "validator",
 )
 
 
@@ -1018,6 +1019,11 @@ def build_parser() -> Parser:
     )
     serve.add_argument("--metrics-host", help="address of the metrics listener")
     serve.add_argument("--metrics-port", type=int, help="serve /metrics on this port only")
+    serve.add_argument(
+        "--validator",
+        choices=["fast", "stix2-validator"],
+        help="STIX validation: the exchange's own (fast, the default) or stix2-validator itself",
+    )
 
     admin = sub.add_parser(
         "admin", help="administer members, tokens, keys, groups and rules", parents=[common]

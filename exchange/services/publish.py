@@ -54,7 +54,7 @@ from exchange.services.anonymous import (
 )
 from exchange.services.pii import PiiScreen
 from exchange.stix.types import is_observable
-from exchange.stix.validate import cpu_stage, structure_error
+from exchange.stix.validate import ValidatorName, cpu_stage, structure_error
 from exchange.store.base import Store
 from exchange.taxii.envelope import RawObject, split_envelope
 from exchange.timeutil import format_ts, normalise_ts, now, parse_ts
@@ -238,9 +238,12 @@ class SignatureCheck:
     """The signing key: known, the author's, valid at the object's time; then STIX validity
     and the signature itself, off the event loop."""
 
-    def __init__(self, store: Store, executor: Executor | None) -> None:
+    def __init__(
+        self, store: Store, executor: Executor | None, validator: ValidatorName = "fast"
+    ) -> None:
         self.store = store
         self.executor = executor
+        self.validator: ValidatorName = validator
 
     async def __call__(self, batch: Batch) -> None:
         keys: dict[str, Key | None] = {}
@@ -327,8 +330,11 @@ class SignatureCheck:
         jobs = []
         for start in range(0, len(items), CPU_CHUNK):
             chunk = items[start : start + CPU_CHUNK]
-            work = [(c.value, c.key.public_key if c.key else None) for c in chunk]
-            jobs.append(loop.run_in_executor(self.executor, cpu_stage, work))
+            # the object's text as posted, not the parsed value: bytes pickle at memcpy speed
+            work = [
+                (c.raw.text.encode("utf-8"), c.key.public_key if c.key else None) for c in chunk
+            ]
+            jobs.append(loop.run_in_executor(self.executor, cpu_stage, work, self.validator))
         for start, reasons in zip(
             range(0, len(items), CPU_CHUNK), await asyncio.gather(*jobs), strict=True
         ):
@@ -582,6 +588,7 @@ class PublishService:
         executor: Executor | None = None,
         anonymous: AnonymousSource | None = None,
         screen: PiiScreen | None = None,
+        validator: ValidatorName = "fast",
     ) -> None:
         self.store = store
         self.exchange_identity = exchange_identity
@@ -589,7 +596,7 @@ class PublishService:
         self.anonymous = anonymous
         self.checks: list[Check] = [
             StructureCheck(),
-            SignatureCheck(store, executor),
+            SignatureCheck(store, executor, validator),
             AuthorshipCheck(store),
             SharingCheck(store),
             AnonymityCheck(store),

@@ -151,7 +151,9 @@ async def open_services(
     screen = PiiScreen(
         settings.pii_patterns, settings.pii_allow_fields, enabled=settings.pii_screening
     )
-    publish = PublishService(store, identity, exchange_key, executor, anonymous, screen)
+    publish = PublishService(
+        store, identity, exchange_key, executor, anonymous, screen, settings.validator
+    )
     await bootstrap(store, keys, publish, identity, anonymous.identity)
     cursors = Cursors(await store.get_or_create_secret(CURSOR_SECRET, new_secret()))
     ledger = DeliveryLedger(store)

@@ -4,7 +4,14 @@ These functions are plain and picklable: the publish service runs them in a
 process pool (or a thread) so that validation and signature checks never block
 the event loop.
 
-Speed (figures in docs/performance.md):
+Two validators give the same verdicts (tests/unit/test_stix_differential.py):
+``"fast"`` (the default; exchange.stix.fast: the same JSON schemas compiled with
+jsonschema-rs, the MUST checks re-expressed, the exchange's own pattern parser) and
+``"stix2-validator"`` (the library itself, kept for comparison: the ``validator``
+setting, ``exchange serve --validator``). The fast one hands the few kinds of object it
+does not judge itself to the library (exchange.stix.fast.Fallback).
+
+Speed of the library (figures in docs/performance.md):
 
 - stix2-validator builds a fresh JSON Schema validator, with a fresh ``referencing``
   registry, for every object it checks, so each ``$ref`` between its schema files
@@ -23,6 +30,7 @@ Speed (figures in docs/performance.md):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -30,10 +38,12 @@ from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
-from exchange.crypto import VerifyKey, verify_object_signature
-from exchange.errors import RefusalCode, SignatureError
+import orjson
+
+from exchange.crypto import VerifyKey, verify_object_signatures
+from exchange.errors import RefusalCode
 
 _ID = re.compile(
     r"^([a-z0-9][a-z0-9-]*)--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -137,7 +147,25 @@ def structure_error(value: Any) -> str | None:
     return None
 
 
-def stix_error(value: dict[str, Any]) -> str | None:
+ValidatorName = Literal["fast", "stix2-validator"]
+VALIDATORS: tuple[ValidatorName, ...] = ("fast", "stix2-validator")
+
+
+def stix_error(value: dict[str, Any], validator: ValidatorName = "fast") -> str | None:
+    """None when the object is valid STIX 2.1 (stix2-validator's verdict, default options),
+    else its first errors. ``value`` has passed ``structure_error``."""
+    if validator == "fast":
+        from exchange.stix.fast import Fallback, fast_validator
+
+        try:
+            problems = fast_validator().problems(value)
+        except Fallback:
+            return library_stix_error(value)
+        return "invalid STIX: " + "; ".join(problems[:3]) if problems else None
+    return library_stix_error(value)
+
+
+def library_stix_error(value: dict[str, Any]) -> str | None:
     """stix2-validator's verdict: None when valid, else its first errors."""
     sv, options = _validator()
     try:
@@ -162,11 +190,11 @@ _WARM_UP_OBJECT: dict[str, Any] = {
 }
 
 
-def warm_up() -> bool:
-    """Import stix2-validator and build the validators for the common schemas now, so the
-    first request a (new) pool process serves does not pay for it (1.5-3 s of CPU).
+def warm_up(validator: ValidatorName = "fast") -> bool:
+    """Build the validator now, so the first request a (new) pool process serves does not
+    pay for it (stix2-validator: 1.5-3 s of CPU; the fast one: about 0.1 s).
     Call it once in each process, e.g. ``loop.run_in_executor(pool, warm_up)``."""
-    return stix_error(dict(_WARM_UP_OBJECT)) is None
+    return stix_error(dict(_WARM_UP_OBJECT), validator) is None
 
 
 @lru_cache(maxsize=256)
@@ -174,24 +202,41 @@ def _verify_key(public_pem: str) -> VerifyKey:
     return VerifyKey.from_pem(public_pem)
 
 
+def parse_object(body: bytes) -> dict[str, Any]:
+    """An object's JSON text (as posted; it passed the envelope's strict parse in the event
+    loop's process) back into a value: orjson, or the standard parser for what orjson does
+    not take (integers beyond 64 bits)."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        value = json.loads(body)
+    assert isinstance(value, dict)
+    return value
+
+
 def cpu_stage(
-    batch: list[tuple[dict[str, Any], str | None]],
+    batch: list[tuple[bytes, str | None]],
+    validator: ValidatorName = "fast",
 ) -> list[tuple[RefusalCode, str] | None]:
-    """Validate each object and, when a public key is given, verify its signature.
+    """Validate each object (its JSON text as UTF-8: bytes cross to the pool process far
+    cheaper than a parsed object is pickled) and, when a public key is given, verify its
+    signature; the signatures of a chunk are checked in one call.
 
     Returns one (code, reason) per object, None for those that pass.
     """
     out: list[tuple[RefusalCode, str] | None] = []
-    for value, public_pem in batch:
-        reason = stix_error(value)
+    to_verify: list[tuple[int, dict[str, Any], VerifyKey]] = []
+    for body, public_pem in batch:
+        value = parse_object(body)
+        reason = stix_error(value, validator)
         if reason is not None:
             out.append((RefusalCode.INVALID_STIX, reason))
             continue
         if public_pem is not None:
-            try:
-                verify_object_signature(value, _verify_key(public_pem))
-            except SignatureError as exc:
-                out.append((RefusalCode.SIGNATURE_INVALID, exc.message))
-                continue
+            to_verify.append((len(out), value, _verify_key(public_pem)))
         out.append(None)
+    problems = verify_object_signatures([(value, key) for _, value, key in to_verify])
+    for (index, _value, _key), problem in zip(to_verify, problems, strict=True):
+        if problem is not None:
+            out[index] = (RefusalCode.SIGNATURE_INVALID, problem)
     return out

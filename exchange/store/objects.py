@@ -32,6 +32,30 @@ if TYPE_CHECKING:
     from exchange.store.sql import SqlStore
 
 
+async def _held_versions(
+    tx: Tx, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(body, deleted_at) of the stored versions among ``keys`` ((stix_id, version) pairs)."""
+    wanted = set(keys)
+    out: dict[tuple[str, str], tuple[str, str | None]] = {}
+    ids = list(dict.fromkeys(k[0] for k in keys))
+    versions = list(dict.fromkeys(k[1] for k in keys))
+    for id_chunk in chunks(ids, 400):
+        for version_chunk in chunks(versions, 400):
+            rows = await tx.fetchall(
+                "SELECT stix_id, version, body, deleted_at FROM objects WHERE stix_id IN ("
+                + ", ".join("?" for _ in id_chunk)
+                + ") AND version IN ("
+                + ", ".join("?" for _ in version_chunk)
+                + ")",
+                [*id_chunk, *version_chunk],
+            )
+            for stix_id, version, body, deleted_at in rows:
+                if (stix_id, version) in wanted:
+                    out[(stix_id, version)] = (body, deleted_at)
+    return out
+
+
 class SqlObjects:
     """Object versions: insert, the read query, withdrawal, facts."""
 
@@ -63,20 +87,31 @@ class SqlObjects:
         self, tx: Tx, objects: Sequence[NewObject], leaves: Sequence[bytes]
     ) -> list[InsertResult]:
         """Insert object versions in the caller's write transaction, which holds the ingest
-        lock (anonymous copies are released through this too, ``exchange.store.privacy``)."""
+        lock (anonymous copies are released through this too, ``exchange.store.privacy``).
+
+        One statement per table (each an ``executemany``), not several per object: with
+        aiosqlite every statement is a round trip to its thread, and with asyncpg one to the
+        server."""
         results: list[InsertResult] = []
         appended: list[tuple[int, str, str, bytes]] = []
+        object_rows: list[tuple[object, ...]] = []
+        audience_rows: list[tuple[object, ...]] = []
+        end_rows: list[tuple[object, ...]] = []
+        marking_rows: list[tuple[object, ...]] = []
+        user_rows: list[tuple[object, ...]] = []
+        audience_marking_rows: list[tuple[object, ...]] = []
+        marking_audience_rows: list[tuple[object, ...]] = []
         clock = await tx.fetchone("SELECT last_date_added, last_seq FROM clock WHERE id = 1")
         assert clock is not None
         last = parse_ts(clock[0])
         seq = int(clock[1])
+        # (stix_id, version) -> (body, deleted_at) of what is stored, and of what this
+        # envelope stores before a later entry with the same id and version
+        held = await _held_versions(tx, [(o.stix_id, o.version) for o in objects if o.version])
         for obj, leaf in zip(objects, leaves, strict=True):
             version = obj.version
             if version:
-                existing = await tx.fetchone(
-                    "SELECT body, deleted_at FROM objects WHERE stix_id = ? AND version = ?",
-                    (obj.stix_id, version),
-                )
+                existing = held.get((obj.stix_id, version))
                 if existing is not None:
                     same = existing[0] == obj.body and existing[1] is None
                     results.append(
@@ -94,12 +129,8 @@ class SqlObjects:
             seq += 1
             date_added = format_ts(stamp)
             version = version or date_added
-            await tx.execute(
-                "INSERT INTO objects (seq, stix_id, type, spec_version, version,"
-                " version_text, created, date_added, author_identity, poster_member, tlp,"
-                " key_id, body, key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?, (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
-                " AND k.revoked_since <= ?))",
+            held[(obj.stix_id, version)] = (obj.body, None)
+            object_rows.append(
                 (
                     seq,
                     obj.stix_id,
@@ -116,40 +147,20 @@ class SqlObjects:
                     obj.body,
                     obj.key_id,
                     version,
-                ),
+                )
             )
-            if obj.audience:
-                await tx.executemany(
-                    "INSERT INTO object_audience (seq, principal) VALUES (?, ?)",
-                    [(seq, p) for p in dict.fromkeys(obj.audience)],
-                )
-            if obj.ends:
-                await tx.executemany(
-                    "INSERT INTO object_ends (seq, ref_id) VALUES (?, ?)",
-                    [(seq, r) for r in dict.fromkeys(obj.ends)],
-                )
-            if obj.markings:
-                await tx.executemany(
-                    "INSERT INTO object_markings (seq, marking_id) VALUES (?, ?)",
-                    [(seq, m) for m in dict.fromkeys(obj.markings)],
-                )
-                if obj.author_identity is not None:
-                    await tx.executemany(
-                        "INSERT INTO marking_users (marking_id, author_identity)"
-                        " VALUES (?, ?) ON CONFLICT (marking_id, author_identity) DO NOTHING",
-                        [(m, obj.author_identity) for m in dict.fromkeys(obj.markings)],
-                    )
+            audience_rows += [(seq, p) for p in dict.fromkeys(obj.audience)]
+            end_rows += [(seq, r) for r in dict.fromkeys(obj.ends)]
+            marking_rows += [(seq, m) for m in dict.fromkeys(obj.markings)]
+            if obj.author_identity is not None:
+                user_rows += [(m, obj.author_identity) for m in dict.fromkeys(obj.markings)]
             if obj.type == "marking-definition" and obj.audience_entries is not None:
-                await tx.execute(
-                    "INSERT INTO audience_markings (marking_id, author_identity, entries)"
-                    " VALUES (?, ?, ?) ON CONFLICT (marking_id) DO NOTHING",
-                    (obj.stix_id, obj.author_identity, json.dumps(list(obj.audience_entries))),
+                audience_marking_rows.append(
+                    (obj.stix_id, obj.author_identity, json.dumps(list(obj.audience_entries)))
                 )
-                await tx.executemany(
-                    "INSERT INTO marking_audience (marking_id, principal) VALUES (?, ?)"
-                    " ON CONFLICT (marking_id, principal) DO NOTHING",
-                    [(obj.stix_id, p) for p in dict.fromkeys(obj.audience_entries)],
-                )
+                marking_audience_rows += [
+                    (obj.stix_id, p) for p in dict.fromkeys(obj.audience_entries)
+                ]
             results.append(
                 InsertResult(
                     stix_id=obj.stix_id,
@@ -160,6 +171,36 @@ class SqlObjects:
                 )
             )
             appended.append((seq, obj.stix_id, version, leaf))
+        for sql, rows in (
+            (
+                "INSERT INTO objects (seq, stix_id, type, spec_version, version,"
+                " version_text, created, date_added, author_identity, poster_member, tlp,"
+                " key_id, body, key_revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, (SELECT k.revoked_since FROM keys k WHERE k.key_id = ?"
+                " AND k.revoked_since <= ?))",
+                object_rows,
+            ),
+            ("INSERT INTO object_audience (seq, principal) VALUES (?, ?)", audience_rows),
+            ("INSERT INTO object_ends (seq, ref_id) VALUES (?, ?)", end_rows),
+            ("INSERT INTO object_markings (seq, marking_id) VALUES (?, ?)", marking_rows),
+            (
+                "INSERT INTO marking_users (marking_id, author_identity)"
+                " VALUES (?, ?) ON CONFLICT (marking_id, author_identity) DO NOTHING",
+                user_rows,
+            ),
+            (
+                "INSERT INTO audience_markings (marking_id, author_identity, entries)"
+                " VALUES (?, ?, ?) ON CONFLICT (marking_id) DO NOTHING",
+                audience_marking_rows,
+            ),
+            (
+                "INSERT INTO marking_audience (marking_id, principal) VALUES (?, ?)"
+                " ON CONFLICT (marking_id, principal) DO NOTHING",
+                marking_audience_rows,
+            ),
+        ):
+            if rows:
+                await tx.executemany(sql, rows)
         # every stored version gets its log leaf in this same transaction
         await translog.append_leaves(tx, appended)
         await tx.execute(
