@@ -105,7 +105,7 @@ async def member_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any]
                 )
             data = member_json(existing) | {"created_now": False}
             return data, f"member {existing.id} ({existing.name}) exists already"
-    m = await s.members.add(a.name, a.kind, a.sector, a.economy)
+    m = await s.members.add(a.name, a.kind, a.sector, a.economy, a.share)
     return member_json(m) | {"created_now": True}, (
         f"member {m.id} ({m.name}), identity {m.identity}"
     )
@@ -543,6 +543,7 @@ AUDIT_TARGETS = ("member", "token_id", "key_id", "rule_id", "object_id")
 AUDIT_DETAILS = (
     "name",
     "kind",
+    "share",
     "sector",
     "economy",
     "ttl",
@@ -864,7 +865,12 @@ def build_parser() -> Parser:
     )
     p = leaf(member, "add", member_add, "register a member and its STIX identity")
     p.add_argument("--name", required=True)
-    p.add_argument("--kind", required=True, choices=["government", "private"])
+    p.add_argument("--kind", required=True, choices=["government", "private", "exchange"])
+    p.add_argument(
+        "--share",
+        choices=["clear", "green"],
+        help="a peer exchange (--kind exchange): read TLP:CLEAR only (default), or GREEN too",
+    )
     p.add_argument(
         "--sector",
         required=True,

@@ -16,6 +16,15 @@ class Frozen(BaseModel):
 class MemberKind(StrEnum):
     GOVERNMENT = "government"
     PRIVATE = "private"
+    EXCHANGE = "exchange"  # a peer exchange that imports what the sharing rules let it read
+
+
+class ShareLevel(StrEnum):
+    """What a peer exchange reads without an audience naming it: TLP:CLEAR, or TLP:GREEN
+    too (a peer registered ``--share green`` counts as one of the community's members)."""
+
+    CLEAR = "clear"
+    GREEN = "green"
 
 
 class MemberStatus(StrEnum):
@@ -32,6 +41,7 @@ class Member(Frozen):
     economy: str
     status: MemberStatus = MemberStatus.ACTIVE
     created: datetime
+    share: ShareLevel | None = None  # peer exchanges only (kind ``exchange``)
 
 
 class TokenScope(StrEnum):
@@ -132,6 +142,8 @@ class Principal(Frozen):
     inbound: tuple[StandingRule, ...] = ()
     can_write: bool = False
     suspended: bool = False
+    # a peer exchange: what it imports leaves this exchange (TLP:AMBER+STRICT and RED never)
+    is_exchange: bool = False
 
     @property
     def is_member(self) -> bool:
