@@ -20,6 +20,7 @@ from exchange.config import DEFAULT_DB, Settings, load_settings
 from exchange.errors import ExchangeError, InvalidInput, NotFound
 from exchange.logs import configure_logging
 from exchange.models import AuditEntry, AuditOutcome
+from exchange.services.federation import peer_json
 from exchange.services.keys import key_json
 from exchange.services.members import member_json, rule_json
 from exchange.services.runtime import Services, open_services
@@ -403,6 +404,29 @@ async def deliveries_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, 
     )
 
 
+async def peer_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    peer = await s.peers.add(a.name, a.url, a.token)
+    return peer_json(peer), f"peer {peer.name} at {peer.url}: pulled from now on"
+
+
+async def peer_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    peers = await s.peers.list()
+    rows = [(p.name, p.url, p.imported, p.last_pull or "never", len(p.problems)) for p in peers]
+    return {"peers": [peer_json(p) for p in peers]}, table(
+        ("NAME", "URL", "IMPORTED", "LAST PULL", "PROBLEMS"), rows, "no peers"
+    )
+
+
+async def peer_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    data = peer_json(await s.peers.show(a.name))
+    return data, "\n".join(f"{k}: {v}" for k, v in data.items())
+
+
+async def peer_remove(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    await s.peers.remove(a.name)
+    return {"name": a.name, "removed": True}, f"peer {a.name} removed: no longer pulled"
+
+
 async def check_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     problems = await s.store.check_integrity()
     if problems:
@@ -534,6 +558,8 @@ READ_ONLY_COMMANDS: frozenset[AdminCommand] = frozenset(
         check_cmd,
         log_key_show,
         audit_cmd,
+        peer_list,
+        peer_show,
     }
 )
 # What an audit entry names as the command's target: what the command made or changed (the
@@ -544,6 +570,7 @@ AUDIT_DETAILS = (
     "name",
     "kind",
     "share",
+    "url",
     "sector",
     "economy",
     "ttl",
@@ -890,6 +917,20 @@ def build_parser() -> Parser:
         ("reinstate", member_reinstate, "reinstate a suspended member"),
     ):
         leaf(member, name, fn, text).add_argument("member", metavar="MEMBER")
+
+    peer = asub.add_parser("peer", help="peer exchanges pulled from").add_subparsers(
+        dest="action", required=True, parser_class=Parser
+    )
+    p = leaf(peer, "add", peer_add, "pull from a peer exchange over TAXII 2.1 from now on")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--url", required=True, help="the peer's API root URL")
+    p.add_argument("--token", required=True, help="the read-only token the peer issued")
+    leaf(peer, "list", peer_list, "list peer exchanges")
+    for name, fn, text in (
+        ("show", peer_show, "show a peer: what was imported, the cursor, problems"),
+        ("remove", peer_remove, "stop pulling from a peer (what it sent stays)"),
+    ):
+        leaf(peer, name, fn, text).add_argument("name", metavar="NAME")
 
     token = asub.add_parser("token", help="API tokens").add_subparsers(
         dest="action", required=True, parser_class=Parser

@@ -60,6 +60,9 @@ class Settings(BaseModel):
     log_origin: str | None = None
     # C2SP tlog-witness witnesses asked to cosign each new checkpoint: "VKEY SUBMISSION_URL".
     log_witnesses: list[str] = Field(default_factory=list)
+    # Federation: how often each peer exchange is pulled (at once when its stream says there
+    # is something new), docs/federation.md.
+    peer_pull_seconds: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _separate_metrics_port(self) -> Settings:

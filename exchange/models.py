@@ -296,3 +296,57 @@ class AuditEntry(Frozen):
     reason: str | None = None
     details: dict[str, str] = Field(default_factory=dict)
     seq: int | None = None
+
+
+class Peer(Frozen):
+    """An exchange this one pulls from (``exchange admin peer add``); never its token."""
+
+    name: str
+    url: str  # the peer's API root URL, ending in "/"
+    created: str
+    added_after: str | None = None  # the pull cursor: the last date_added imported
+    next_cursor: str | None = None  # the peer's own ``next`` within one query, if any
+    imported: int = 0
+    last_pull: str | None = None
+    head: str | None = None  # the last signed head of the peer's log seen (its JSON)
+    tree_size: int = 0
+    problems: tuple[str, ...] = ()
+
+
+class PullProgress(Frozen):
+    """Where a pull got to, saved with the objects it imported (one transaction)."""
+
+    added_after: str | None
+    next_cursor: str | None
+    head: str | None
+    tree_size: int
+    last_pull: str
+    problems: tuple[str, ...]
+
+
+class PeerKey(Frozen):
+    """A key mirrored from a peer's key directory; ``exchange``: the API root of the
+    exchange its owner belongs to."""
+
+    key_id: str
+    identity: str
+    public_key: str  # PEM
+    not_before: datetime
+    not_after: datetime | None
+    revoked_since: datetime | None = None
+    exchange: str
+    created: datetime
+
+
+class PeerProof(Frozen):
+    """That an imported object version is in the log of the peer it came from."""
+
+    stix_id: str
+    version: str
+    peer: str
+    exchange: str  # the peer's API root URL
+    leaf_index: int
+    tree_size: int
+    audit_path: tuple[str, ...]  # hex
+    head: str  # the signed head's JSON
+    log_key: str  # PEM of the log key that signed it

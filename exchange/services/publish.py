@@ -491,6 +491,7 @@ class PublishService:
         self.store = store
         self.exchange_identity = exchange_identity
         self.exchange_key = exchange_key
+        self.executor = executor
         self.checks: list[Check] = [
             StructureCheck(),
             SignatureCheck(store, executor),

@@ -15,6 +15,7 @@ from exchange.policy import TLP_MARKING_IDS
 from exchange.schemas import definitions_text
 from exchange.services.auth import AuthService
 from exchange.services.coalesce import Coalescer
+from exchange.services.federation import PeerService
 from exchange.services.keys import KeyService
 from exchange.services.members import MemberService
 from exchange.services.notify import Notifier
@@ -44,6 +45,7 @@ class Services:
     ledger: DeliveryLedger
     public: PublicService
     log: LogService
+    peers: PeerService
     # Wake-ups for the event streams; set by the app factory (the admin CLI has none).
     notifier: Notifier | None = None
     coalescer: Coalescer = field(default_factory=Coalescer)
@@ -112,4 +114,5 @@ async def open_services(
         ledger=ledger,
         public=PublicService(store, read),
         log=translog,
+        peers=PeerService(store, await PeerService.token_secret(store)),
     )
