@@ -210,12 +210,17 @@ class PeerClient:
         self.headers = {"Authorization": f"Bearer {token}", "Accept": TAXII}
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        body = await response.content.read(MAX_ANSWER_BYTES + 1)
-        if len(body) > MAX_ANSWER_BYTES:
-            raise PeerMisbehaving(
-                f"an answer of {self.url} is larger than {MAX_ANSWER_BYTES} bytes"
-            )
-        return body
+        """The whole body, refused once it passes ``MAX_ANSWER_BYTES``."""
+        parts: list[bytes] = []
+        size = 0
+        while chunk := await response.content.read(1 << 16):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise PeerMisbehaving(
+                    f"an answer of {self.url} is larger than {MAX_ANSWER_BYTES} bytes"
+                )
+            parts.append(chunk)
+        return b"".join(parts)
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> tuple[bytes, Any]:
         async with self.http.get(self.url + path, params=params, headers=self.headers) as r:
@@ -678,10 +683,15 @@ class Importer:
             params["next"] = peer.next_cursor
         body, headers = await client.get("collections/bulletins/objects/", params)
         try:
-            raws = split_envelope(body)
             envelope = json.loads(body)
+            # an empty page is ``{}`` (TAXII 2.1 leaves out an empty ``objects``)
+            has_objects = isinstance(envelope, dict) and "objects" in envelope
+            raws = split_envelope(body) if has_objects else []
         except (ExchangeError, ValueError) as exc:
-            raise PeerMisbehaving("the objects answer is not a TAXII envelope") from exc
+            detail = exc.message if isinstance(exc, ExchangeError) else str(exc)
+            raise PeerMisbehaving(f"the objects answer is not a TAXII envelope: {detail}") from exc
+        if not isinstance(envelope, dict):
+            raise PeerMisbehaving("the objects answer is not a TAXII envelope")
         more = bool(envelope.get("more")) if isinstance(envelope, dict) else False
         next_cursor = envelope.get("next") if more and isinstance(envelope, dict) else None
         if more and not isinstance(next_cursor, str):
