@@ -13,13 +13,14 @@ from prometheus_client import CollectorRegistry
 
 from exchange.config import Settings
 from exchange.processes import die_with, stop_pool
+from exchange.services.federation import Importer
 from exchange.services.housekeeping import Housekeeping
 from exchange.services.notify import make_notifier
 from exchange.services.periodic import Periodic
 from exchange.services.ratelimit import RateLimiter
 from exchange.services.runtime import open_services
 from exchange.services.witness import WitnessClient, parse_witnesses
-from exchange.web import directory, ops, public, stream, taxii, translog
+from exchange.web import directory, federation, ops, public, stream, taxii, translog
 from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS, RateLimits
 from exchange.web.middleware import authenticate, read_body, request_context
 
@@ -105,6 +106,23 @@ def create_app(
             await witnesses.stop()
         await services.log.stop()
 
+    async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
+        # The pull loop over every peer exchange (docs/federation.md); a lease in the
+        # database keeps two workers from pulling the same peer.
+        services = app[SERVICES]
+        importer = Importer(
+            services.store,
+            services.peers,
+            services.exchange_identity,
+            settings.peer_pull_seconds,
+            services.publish.executor,
+            listeners=services.publish.listeners,
+            validator=services.publish.validator,
+        )
+        importer.start()
+        yield
+        await importer.stop()
+
     async def rate_limits_ctx(app: web.Application) -> AsyncIterator[None]:
         store = app[SERVICES].store
         limits = RateLimits(
@@ -123,10 +141,12 @@ def create_app(
     ops.setup(app, registry)
     app.cleanup_ctx.append(housekeeping_ctx)
     app.cleanup_ctx.append(translog_ctx)
+    app.cleanup_ctx.append(federation_ctx)
     app.add_routes(taxii.routes)
     app.add_routes(directory.routes)
     app.add_routes(stream.routes)
     public.setup(app)
     app.add_routes(translog.routes)
+    app.add_routes(federation.routes)
     app.on_shutdown.append(stream.close_streams)
     return app

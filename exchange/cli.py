@@ -20,6 +20,7 @@ from exchange.config import DEFAULT_DB, Settings, load_settings
 from exchange.errors import ExchangeError, InvalidInput, NotFound
 from exchange.logs import configure_logging
 from exchange.models import AuditEntry, AuditOutcome
+from exchange.services.federation import peer_json
 from exchange.services.keys import key_json
 from exchange.services.members import member_json, rule_json
 from exchange.services.runtime import Services, open_services
@@ -105,7 +106,7 @@ async def member_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any]
                 )
             data = member_json(existing) | {"created_now": False}
             return data, f"member {existing.id} ({existing.name}) exists already"
-    m = await s.members.add(a.name, a.kind, a.sector, a.economy)
+    m = await s.members.add(a.name, a.kind, a.sector, a.economy, a.share)
     return member_json(m) | {"created_now": True}, (
         f"member {m.id} ({m.name}), identity {m.identity}"
     )
@@ -406,6 +407,29 @@ async def deliveries_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, 
     )
 
 
+async def peer_add(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    peer = await s.peers.add(a.name, a.url, a.token)
+    return peer_json(peer), f"peer {peer.name} at {peer.url}: pulled from now on"
+
+
+async def peer_list(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    peers = await s.peers.list()
+    rows = [(p.name, p.url, p.imported, p.last_pull or "never", len(p.problems)) for p in peers]
+    return {"peers": [peer_json(p) for p in peers]}, table(
+        ("NAME", "URL", "IMPORTED", "LAST PULL", "PROBLEMS"), rows, "no peers"
+    )
+
+
+async def peer_show(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    data = peer_json(await s.peers.show(a.name))
+    return data, "\n".join(f"{k}: {v}" for k, v in data.items())
+
+
+async def peer_remove(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    await s.peers.remove(a.name)
+    return {"name": a.name, "removed": True}, f"peer {a.name} removed: no longer pulled"
+
+
 async def check_cmd(s: Services, a: argparse.Namespace) -> tuple[dict[str, Any], str]:
     problems = await s.store.check_integrity()
     if problems:
@@ -693,6 +717,8 @@ READ_ONLY_COMMANDS: frozenset[AdminCommand] = frozenset(
         audit_cmd,
         sealed_list,
         review_list,
+        peer_list,
+        peer_show,
     }
 )
 # What an audit entry names as the command's target: what the command made or changed (the
@@ -710,6 +736,8 @@ AUDIT_TARGETS = (
 AUDIT_DETAILS = (
     "name",
     "kind",
+    "share",
+    "url",
     "sector",
     "economy",
     "ttl",
@@ -1040,7 +1068,12 @@ def build_parser() -> Parser:
     )
     p = leaf(member, "add", member_add, "register a member and its STIX identity")
     p.add_argument("--name", required=True)
-    p.add_argument("--kind", required=True, choices=["government", "private"])
+    p.add_argument("--kind", required=True, choices=["government", "private", "exchange"])
+    p.add_argument(
+        "--share",
+        choices=["clear", "green"],
+        help="a peer exchange (--kind exchange): read TLP:CLEAR only (default), or GREEN too",
+    )
     p.add_argument(
         "--sector",
         required=True,
@@ -1060,6 +1093,20 @@ def build_parser() -> Parser:
         ("reinstate", member_reinstate, "reinstate a suspended member"),
     ):
         leaf(member, name, fn, text).add_argument("member", metavar="MEMBER")
+
+    peer = asub.add_parser("peer", help="peer exchanges pulled from").add_subparsers(
+        dest="action", required=True, parser_class=Parser
+    )
+    p = leaf(peer, "add", peer_add, "pull from a peer exchange over TAXII 2.1 from now on")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--url", required=True, help="the peer's API root URL")
+    p.add_argument("--token", required=True, help="the read-only token the peer issued")
+    leaf(peer, "list", peer_list, "list peer exchanges")
+    for name, fn, text in (
+        ("show", peer_show, "show a peer: what was imported, the cursor, problems"),
+        ("remove", peer_remove, "stop pulling from a peer (what it sent stays)"),
+    ):
+        leaf(peer, name, fn, text).add_argument("name", metavar="NAME")
 
     token = asub.add_parser("token", help="API tokens").add_subparsers(
         dest="action", required=True, parser_class=Parser

@@ -102,6 +102,9 @@ class Settings(BaseModel):
     # STIX validation: "fast" (the exchange's own, same verdicts, ~30x faster) or
     # "stix2-validator" (the library itself, for comparison); docs/performance.md.
     validator: Literal["fast", "stix2-validator"] = "fast"
+    # Federation: how often each peer exchange is pulled (at once when its stream says there
+    # is something new), docs/federation.md.
+    peer_pull_seconds: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _separate_metrics_port(self) -> Settings:

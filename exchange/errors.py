@@ -167,3 +167,10 @@ class Refusal(InvalidInput):
     def text(self) -> str:
         """The status resource's failure message: ``[code] message``."""
         return f"[{self.code.value}] {self.message}"
+
+
+class PeerMisbehaving(ExchangeError):
+    """A peer exchange answered what its own proofs contradict (a forked or shrunk log, a
+    head its log key did not sign) or what is not an answer at all: nothing is imported."""
+
+    title = "Peer misbehaving"

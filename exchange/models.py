@@ -16,6 +16,15 @@ class Frozen(BaseModel):
 class MemberKind(StrEnum):
     GOVERNMENT = "government"
     PRIVATE = "private"
+    EXCHANGE = "exchange"  # a peer exchange that imports what the sharing rules let it read
+
+
+class ShareLevel(StrEnum):
+    """What a peer exchange reads without an audience naming it: TLP:CLEAR, or TLP:GREEN
+    too (a peer registered ``--share green`` counts as one of the community's members)."""
+
+    CLEAR = "clear"
+    GREEN = "green"
 
 
 class MemberStatus(StrEnum):
@@ -32,6 +41,7 @@ class Member(Frozen):
     economy: str
     status: MemberStatus = MemberStatus.ACTIVE
     created: datetime
+    share: ShareLevel | None = None  # peer exchanges only (kind ``exchange``)
 
 
 class TokenScope(StrEnum):
@@ -135,6 +145,8 @@ class Principal(Frozen):
     inbound: tuple[StandingRule, ...] = ()
     can_write: bool = False
     suspended: bool = False
+    # a peer exchange: what it imports leaves this exchange (TLP:AMBER+STRICT and RED never)
+    is_exchange: bool = False
 
     @property
     def is_member(self) -> bool:
@@ -360,3 +372,57 @@ class PurgeResult(Frozen):
     sealed: int = 0
     review: int = 0
     deliveries: int = 0
+
+
+class Peer(Frozen):
+    """An exchange this one pulls from (``exchange admin peer add``); never its token."""
+
+    name: str
+    url: str  # the peer's API root URL, ending in "/"
+    created: str
+    added_after: str | None = None  # the pull cursor: the last date_added imported
+    next_cursor: str | None = None  # the peer's own ``next`` within one query, if any
+    imported: int = 0
+    last_pull: str | None = None
+    head: str | None = None  # the last signed head of the peer's log seen (its JSON)
+    tree_size: int = 0
+    problems: tuple[str, ...] = ()
+
+
+class PullProgress(Frozen):
+    """Where a pull got to, saved with the objects it imported (one transaction)."""
+
+    added_after: str | None
+    next_cursor: str | None
+    head: str | None
+    tree_size: int
+    last_pull: str
+    problems: tuple[str, ...]
+
+
+class PeerKey(Frozen):
+    """A key mirrored from a peer's key directory; ``exchange``: the API root of the
+    exchange its owner belongs to."""
+
+    key_id: str
+    identity: str
+    public_key: str  # PEM
+    not_before: datetime
+    not_after: datetime | None
+    revoked_since: datetime | None = None
+    exchange: str
+    created: datetime
+
+
+class PeerProof(Frozen):
+    """That an imported object version is in the log of the peer it came from."""
+
+    stix_id: str
+    version: str
+    peer: str
+    exchange: str  # the peer's API root URL
+    leaf_index: int
+    tree_size: int
+    audit_path: tuple[str, ...]  # hex
+    head: str  # the signed head's JSON
+    log_key: str  # PEM of the log key that signed it

@@ -28,7 +28,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from exchange.errors import Refusal, RefusalCode
-from exchange.models import Member, MemberStatus, Principal, RuleEffect, StandingRule, Tlp
+from exchange.models import (
+    Member,
+    MemberKind,
+    MemberStatus,
+    Principal,
+    RuleEffect,
+    ShareLevel,
+    StandingRule,
+    Tlp,
+)
 
 TLP_MARKINGS: dict[str, Tlp] = {
     "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": Tlp.CLEAR,
@@ -44,6 +53,15 @@ PUBLIC = "public"
 MEMBERS = "members"
 AUDIENCE_REQUIRED = frozenset({Tlp.AMBER, Tlp.AMBER_STRICT, Tlp.RED})
 RELAYABLE = frozenset({Tlp.CLEAR, Tlp.GREEN})
+# Never read by a peer exchange, so never imported anywhere else: they stay on the exchange
+# where they were published.
+STAYS_HOME = frozenset({Tlp.AMBER_STRICT, Tlp.RED})
+# The audience entries a peer exchange can match; ``group:`` entries name groups of one
+# exchange and match only there.
+GROUP_PREFIX = "group:"
+# An imported object's ``group:NAME`` entries are stored as ``home-group:NAME``, which no
+# reader matches: a local group of the same name is not the group its author meant.
+HOME_GROUP_PREFIX = "home-group:"
 ENDS_TYPES = frozenset({"relationship", "sighting"})
 
 _ENTRY = re.compile(
@@ -88,18 +106,35 @@ def object_audience(tlp: Tlp, audience: Sequence[str] | None) -> tuple[str, ...]
 
 
 def reader_matches(member: Member, groups: Iterable[str]) -> frozenset[str]:
+    """The principals a member matches. A peer exchange (kind ``exchange``) matches
+    ``members`` (TLP:GREEN) only when registered ``--share green``, and no ``group:`` entry:
+    groups are local to the exchange where they are."""
     if member.status is not MemberStatus.ACTIVE:
         return frozenset()
     matched = {
         PUBLIC,
-        MEMBERS,
         f"member:{member.identity}",
         f"sector:{member.sector}",
         f"economy:{member.economy}",
         f"kind:{member.kind.value}",
     }
-    matched.update(f"group:{g}" for g in groups)
+    if member.kind is MemberKind.EXCHANGE:
+        if member.share is ShareLevel.GREEN:
+            matched.add(MEMBERS)
+        return frozenset(matched)
+    matched.add(MEMBERS)
+    matched.update(f"{GROUP_PREFIX}{g}" for g in groups)
     return frozenset(matched)
+
+
+def imported_entries(entries: Sequence[str]) -> tuple[str, ...]:
+    """An imported object's audience entries as this exchange stores them: ``sector:``,
+    ``economy:``, ``kind:`` and ``member:`` apply on every exchange, ``group:`` only at
+    home (stored as ``home-group:``, which nothing here matches)."""
+    return tuple(
+        HOME_GROUP_PREFIX + e[len(GROUP_PREFIX) :] if e.startswith(GROUP_PREFIX) else e
+        for e in entries
+    )
 
 
 ANONYMOUS = Principal(member=None, identity=None, matches=frozenset({PUBLIC}))
@@ -115,6 +150,8 @@ class Fact(StrEnum):
 
     WITHDRAWN = "withdrawn"
     READER_SUSPENDED = "reader-suspended"
+    READER_IS_EXCHANGE = "reader-is-exchange"
+    STAYS_HOME = "stays-home"
     INBOUND_DROPS = "inbound-drops"
     READER_IS_PUBLISHER = "reader-is-publisher"
     IS_MARKING = "is-marking"
@@ -138,6 +175,10 @@ FACTS: Mapping[Fact, FactSpec] = {
         "(`key revoke --since`)",
     ),
     Fact.READER_SUSPENDED: FactSpec("reader", "the reader is a suspended member"),
+    Fact.READER_IS_EXCHANGE: FactSpec(
+        "reader", "the reader is a peer exchange (a member of kind `exchange`)"
+    ),
+    Fact.STAYS_HOME: FactSpec("version", "its TLP is AMBER+STRICT or RED"),
     Fact.INBOUND_DROPS: FactSpec(
         "version", "one of the reader's own inbound filters does not keep it"
     ),
@@ -206,6 +247,15 @@ def _row(rule: str, allow: bool, reason: str, *when: tuple[Fact, bool]) -> Row:
 
 
 _F = Fact
+# (In `sees` and `sees-with-ends` after the publisher row, which never holds for a peer
+# exchange: there it joins the next deny row's conjunction, and the SQL nests no deeper.)
+_HOME = _row(
+    "home",
+    False,
+    "TLP:AMBER+STRICT and TLP:RED never leave their home exchange",
+    (_F.READER_IS_EXCHANGE, True),
+    (_F.STAYS_HOME, True),
+)
 _PUBLISHER = _row(
     "publisher", True, "the publisher always reads its own objects", (_F.READER_IS_PUBLISHER, True)
 )
@@ -224,6 +274,7 @@ SEES = Table(
     "or sighting (one level: an end's own ends and the reader's inbound filters do not count)",
     (
         _PUBLISHER,
+        _HOME,
         _row("marking", False, "a marking definition is not an end", (_F.IS_MARKING, True)),
         _NOT_AUDIENCE,
         _OUTBOUND,
@@ -237,6 +288,7 @@ SEES_WITH_ENDS = Table(
     "readable, and for relays (a member may relay only what this admits it to)",
     (
         _PUBLISHER,
+        _HOME,
         _row("marking", False, "a marking definition is judged by `reads`", (_F.IS_MARKING, True)),
         _NOT_AUDIENCE,
         _OUTBOUND,
@@ -251,6 +303,7 @@ READS = Table(
     (
         _row("withdrawn", False, "the version was withdrawn: {detail}", (_F.WITHDRAWN, True)),
         _row("suspended", False, "a suspended member reads nothing", (_F.READER_SUSPENDED, True)),
+        _HOME,
         _row("inbound", False, "the reader's own filter on {detail}", (_F.INBOUND_DROPS, True)),
         _PUBLISHER,
         _row(
@@ -376,6 +429,10 @@ def evidence(
             return Evidence(version.withdrawn, detail=why if version.withdrawn else "")
         if f is Fact.READER_SUSPENDED:
             return Evidence(reader.suspended)
+        if f is Fact.READER_IS_EXCHANGE:
+            return Evidence(reader.is_exchange)
+        if f is Fact.STAYS_HOME:
+            return Evidence(version.tlp in STAYS_HOME)
         if f is Fact.INBOUND_DROPS:
             for rule in reader.inbound:
                 if not inbound_keeps(rule, version):

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from exchange.crypto import token_hash
 from exchange.errors import NotAuthenticated
-from exchange.models import MemberStatus, Principal, RuleDirection, Token, TokenScope
+from exchange.models import MemberKind, MemberStatus, Principal, RuleDirection, Token, TokenScope
 from exchange.policy import ANONYMOUS, reader_matches
 from exchange.store.base import Store
 from exchange.timeutil import format_ts, now
@@ -106,6 +106,8 @@ class AuthService:
             identity=member.identity,
             matches=reader_matches(member, groups),
             inbound=inbound,
-            can_write=can_write,
+            # a peer exchange only reads (it imports over TAXII; it never posts)
+            can_write=can_write and member.kind is not MemberKind.EXCHANGE,
             suspended=member.status is not MemberStatus.ACTIVE,
+            is_exchange=member.kind is MemberKind.EXCHANGE,
         )

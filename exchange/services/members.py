@@ -22,6 +22,7 @@ from exchange.models import (
     ReadQuery,
     RuleDirection,
     RuleEffect,
+    ShareLevel,
     StandingRule,
     Tlp,
     Token,
@@ -52,7 +53,7 @@ def member_json(member: Member) -> dict[str, Any]:
         "economy": member.economy,
         "status": member.status.value,
         "created": format_ts(member.created),
-    }
+    } | ({"share": member.share.value} if member.share else {})
 
 
 def rule_json(rule: StandingRule) -> dict[str, Any]:
@@ -91,14 +92,24 @@ class MemberService:
         self.store = store
         self.publish = publish
 
-    async def add(self, name: str, kind: str, sector: str, economy: str) -> Member:
+    async def add(
+        self, name: str, kind: str, sector: str, economy: str, share: str | None = None
+    ) -> Member:
         name = name.strip()
         if not name or len(name) > 200:
             raise InvalidInput("a member needs a name of 1 to 200 characters")
         try:
             member_kind = MemberKind(kind)
         except ValueError as exc:
-            raise InvalidInput("kind must be government or private") from exc
+            raise InvalidInput("kind must be government, private or exchange") from exc
+        share_level: ShareLevel | None = None
+        if member_kind is MemberKind.EXCHANGE:
+            try:
+                share_level = ShareLevel(share or ShareLevel.CLEAR.value)
+            except ValueError as exc:
+                raise InvalidInput("share must be clear or green") from exc
+        elif share is not None:
+            raise InvalidInput("--share is for peer exchanges (--kind exchange) only")
         if sector not in INDUSTRY_SECTORS:
             raise InvalidInput(
                 f"sector {sector!r} is not a STIX 2.1 industry-sector-ov value; use one of: "
@@ -115,6 +126,7 @@ class MemberService:
             sector=sector,
             economy=country.alpha_2,
             created=now(),
+            share=share_level,
         )
         await self.store.members.add_member(member)
         await self.publish.store_own([identity_object(member)])

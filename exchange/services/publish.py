@@ -234,6 +234,26 @@ class StructureCheck:
                         c.refuse(RefusalCode.INVALID_TIMESTAMP, exc.message)
 
 
+async def run_cpu_stage(
+    items: list[Candidate], executor: Executor | None, validator: ValidatorName
+) -> None:
+    """STIX validation and the signature check of each candidate (its ``key`` set), in
+    chunks off the event loop; refuses those that fail (the local and the peer checks)."""
+    loop = asyncio.get_running_loop()
+    jobs = []
+    for start in range(0, len(items), CPU_CHUNK):
+        chunk = items[start : start + CPU_CHUNK]
+        # the object's text as posted, not the parsed value: bytes pickle at memcpy speed
+        work = [(c.raw.text.encode("utf-8"), c.key.public_key if c.key else None) for c in chunk]
+        jobs.append(loop.run_in_executor(executor, cpu_stage, work, validator))
+    for start, reasons in zip(
+        range(0, len(items), CPU_CHUNK), await asyncio.gather(*jobs), strict=True
+    ):
+        for c, reason in zip(items[start : start + CPU_CHUNK], reasons, strict=True):
+            if reason is not None:
+                c.refuse(*reason)
+
+
 class SignatureCheck:
     """The signing key: known, the author's, valid at the object's time; then STIX validity
     and the signature itself, off the event loop."""
@@ -326,21 +346,7 @@ class SignatureCheck:
         await self._cpu(batch.live)
 
     async def _cpu(self, items: list[Candidate]) -> None:
-        loop = asyncio.get_running_loop()
-        jobs = []
-        for start in range(0, len(items), CPU_CHUNK):
-            chunk = items[start : start + CPU_CHUNK]
-            # the object's text as posted, not the parsed value: bytes pickle at memcpy speed
-            work = [
-                (c.raw.text.encode("utf-8"), c.key.public_key if c.key else None) for c in chunk
-            ]
-            jobs.append(loop.run_in_executor(self.executor, cpu_stage, work, self.validator))
-        for start, reasons in zip(
-            range(0, len(items), CPU_CHUNK), await asyncio.gather(*jobs), strict=True
-        ):
-            for c, reason in zip(items[start : start + CPU_CHUNK], reasons, strict=True):
-                if reason is not None:
-                    c.refuse(*reason)
+        await run_cpu_stage(items, self.executor, self.validator)
 
 
 class AuthorshipCheck:
@@ -594,6 +600,8 @@ class PublishService:
         self.exchange_identity = exchange_identity
         self.exchange_key = exchange_key
         self.anonymous = anonymous
+        self.executor = executor
+        self.validator: ValidatorName = validator
         self.checks: list[Check] = [
             StructureCheck(),
             SignatureCheck(store, executor, validator),

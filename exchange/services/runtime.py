@@ -22,6 +22,7 @@ from exchange.services.anonymous import (
 )
 from exchange.services.auth import AuthService
 from exchange.services.coalesce import Coalescer
+from exchange.services.federation import PeerService
 from exchange.services.keys import KeyService
 from exchange.services.members import MemberService
 from exchange.services.notify import Notifier
@@ -54,6 +55,7 @@ class Services:
     public: PublicService
     log: LogService
     retention: RetentionService
+    peers: PeerService
     # Wake-ups for the event streams; set by the app factory (the admin CLI has none).
     notifier: Notifier | None = None
     coalescer: Coalescer = field(default_factory=Coalescer)
@@ -175,4 +177,5 @@ async def open_services(
         public=PublicService(store, read),
         log=translog,
         retention=RetentionService(store, settings.retention, identity),
+        peers=PeerService(store, await PeerService.token_secret(store)),
     )

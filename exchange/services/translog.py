@@ -23,7 +23,7 @@ from exchange.crypto import (
     verify_json,
 )
 from exchange.errors import ExchangeError, InvalidInput, LogCorrupt, NotAuthenticated, NotFound
-from exchange.models import ObjectFilter, Principal
+from exchange.models import ObjectFilter, Principal, ReadQuery
 from exchange.services.periodic import Periodic
 from exchange.services.read import OBJECT_BY_ID_FILTERS, ReadService, find_collection
 from exchange.store.base import Store
@@ -48,6 +48,7 @@ from exchange.translog.merkle import (
 
 log = structlog.get_logger("exchange.translog")
 LOG_KEY_SECRET = "log_signing_key"
+MAX_INCLUSIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,59 @@ class LogService:
         return Inclusion(
             leaf_index=index, tree_size=tree_size, audit_path=tuple(h.hex() for h in path)
         )
+
+    async def inclusions(
+        self, principal: Principal, tree_size: int, wanted: list[tuple[str, str]]
+    ) -> list[tuple[str, str, Inclusion]]:
+        """Audit paths of many object versions at once (a peer exchange importing a page):
+        ``(id, version as asked, proof)`` for each one ``principal`` may read and the tree of
+        ``tree_size`` holds; the others are left out, as ``inclusion`` answers 404 for them."""
+        if not principal.is_member:
+            raise NotAuthenticated("the transparency log is for members")
+        if len(wanted) > MAX_INCLUSIONS:
+            raise InvalidInput(f"ask for at most {MAX_INCLUSIONS} proofs at once")
+        size = await self.store.log.log_size()
+        if not 1 <= tree_size <= size:
+            raise InvalidInput(f"tree_size must be between 1 and the log's size, {size}")
+        ids = sorted({stix_id for stix_id, _ in wanted})
+        readable: set[tuple[str, str]] = set()
+        for start in range(0, len(ids), 100):
+            after = 0
+            while True:
+                page = await self.store.objects.read_objects(
+                    principal,
+                    ReadQuery(
+                        collection="bulletins",
+                        filter=ObjectFilter(ids=tuple(ids[start : start + 100]), versions=("all",)),
+                        after_seq=after,
+                        limit=1000,
+                    ),
+                    with_body=False,
+                )
+                readable.update((o.stix_id, o.version) for o in page.objects)
+                if not page.more or not page.objects:
+                    break
+                after = page.objects[-1].seq
+        found: list[tuple[str, str, int]] = []
+        for stix_id, version in wanted:
+            try:
+                normal = normalise_ts(version)
+            except InvalidInput:
+                continue
+            if (stix_id, normal) not in readable:
+                continue
+            index = await self.store.log.log_leaf_index(stix_id, normal)
+            if index is not None and index < tree_size:
+                found.append((stix_id, version, index))
+        plans = [inclusion_plan(index, tree_size) for _, _, index in found]
+        hashes = await self._hashes([p for plan in plans for p in plan])
+        out: list[tuple[str, str, Inclusion]] = []
+        at = 0
+        for (stix_id, version, index), plan in zip(found, plans, strict=True):
+            path = tuple(h.hex() for h in hashes[at : at + len(plan)])
+            at += len(plan)
+            out.append((stix_id, version, Inclusion(index, tree_size, path)))
+        return out
 
     async def consistency(self, first: int, second: int) -> list[str]:
         """The RFC 9162 consistency proof from ``first`` to ``second`` leaves, hex."""

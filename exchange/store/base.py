@@ -7,7 +7,7 @@ Policy is applied inside ``read_objects`` through ``exchange.store.query``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from exchange.errors import InvalidInput
@@ -22,7 +22,11 @@ from exchange.models import (
     MemberStatus,
     NewObject,
     Page,
+    Peer,
+    PeerKey,
+    PeerProof,
     Principal,
+    PullProgress,
     PurgeResult,
     ReadQuery,
     RetainedVersion,
@@ -40,6 +44,7 @@ from exchange.translog.merkle import Node
 
 if TYPE_CHECKING:
     from exchange.store.pgchannel import PgChannel
+    from exchange.store.rows import Tx
 
 
 class MemberRepository(Protocol):
@@ -94,12 +99,13 @@ class ObjectRepository(Protocol):
         self,
         objects: Sequence[NewObject],
         status: Callable[[list[InsertResult]], Status] | None = None,
+        after: Callable[[Tx, list[InsertResult]], Awaitable[None]] | None = None,
     ) -> list[InsertResult]:
         """Store objects in one durable transaction, in order, each with a distinct date_added.
 
         With ``status``, the status resource it builds from the results is saved in that same
         transaction: objects and status commit together, or (when anything fails, ``status``
-        raising included) neither does."""
+        raising included) neither does. ``after`` runs last in that transaction."""
 
     async def read_objects(
         self, reader: Principal, query: ReadQuery, with_body: bool = True
@@ -190,6 +196,32 @@ class LogRepository(Protocol):
         """Keep a witness's cosignature line of ``head`` (if any) and the size it is at."""
 
     async def log_witness_lines(self, head: TreeHead) -> list[str]: ...
+
+
+class PeerRepository(Protocol):
+    """Federation: the peers pulled from, their mirrored keys, the proofs of what came."""
+
+    async def add_peer(self, peer: Peer, token_sealed: str) -> None: ...
+    async def get_peer(self, name: str) -> Peer: ...
+    async def peer_token(self, name: str) -> str:
+        """The peer's token, sealed."""
+
+    async def list_peers(self) -> list[Peer]: ...
+    async def remove_peer(self, name: str) -> None: ...
+    async def take_lease(self, name: str, owner: str, now: str, until: str) -> bool: ...
+    async def release_lease(self, name: str, owner: str) -> None: ...
+    async def save_progress(self, name: str, progress: PullProgress) -> None: ...
+    async def import_batch(
+        self,
+        name: str,
+        objects: Sequence[NewObject],
+        proofs: Sequence[PeerProof],
+        progress: PullProgress,
+    ) -> list[InsertResult]: ...
+    async def mirror_keys(self, peer: str, keys: Sequence[PeerKey]) -> list[str]: ...
+    async def peer_keys(self, peer: str, key_ids: Sequence[str]) -> dict[str, PeerKey]: ...
+    async def list_peer_keys(self) -> list[PeerKey]: ...
+    async def proofs(self, stix_id: str, version: str) -> list[PeerProof]: ...
 
 
 class AuditRepository(Protocol):
@@ -293,6 +325,8 @@ class Store(Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def privacy(self) -> PrivacyRepository: ...
+    @property
+    def peers(self) -> PeerRepository: ...
 
 
 def open_store(url: str) -> Store:

@@ -41,7 +41,7 @@ class SqlMembers:
             if await tx.fetchone("SELECT 1 FROM members WHERE name = ?", (member.name,)):
                 raise Conflict(f"a member named {member.name!r} exists already")
             await tx.execute(
-                f"INSERT INTO members ({MEMBER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO members ({MEMBER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     member.id,
                     member.identity,
@@ -51,6 +51,7 @@ class SqlMembers:
                     member.economy,
                     member.status.value,
                     format_ts(member.created),
+                    member.share.value if member.share else None,
                 ),
             )
 

@@ -5,7 +5,7 @@ The ``objects`` repository: each method a transaction of its own over ``SqlStore
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -69,6 +69,7 @@ class SqlObjects:
         self,
         objects: Sequence[NewObject],
         status: Callable[[list[InsertResult]], Status] | None = None,
+        after: Callable[[Tx, list[InsertResult]], Awaitable[None]] | None = None,
     ) -> list[InsertResult]:
         if not objects and status is None:
             return []
@@ -81,6 +82,9 @@ class SqlObjects:
                 # The post's status resource in the same transaction: both commit, or (when
                 # anything fails, ``status`` raising included) neither does.
                 await insert_status(tx, status(list(results)))
+            if after is not None:
+                # what else the caller keeps with these objects (an import's proofs, its cursor)
+                await after(tx, list(results))
         return results
 
     async def insert_in(

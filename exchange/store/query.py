@@ -18,7 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exchange.models import ObjectFilter, Principal, ReadQuery, Tlp
-from exchange.policy import ENDS_TYPES, PUBLIC, READS, SEES, SEES_WITH_ENDS, Fact, Table
+from exchange.policy import (
+    ENDS_TYPES,
+    PUBLIC,
+    READS,
+    SEES,
+    SEES_WITH_ENDS,
+    STAYS_HOME,
+    Fact,
+    Table,
+)
 
 OBJECT_COLUMNS = (
     "o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp,"
@@ -186,6 +195,14 @@ class FactSql:
             )
         if f is Fact.READER_SUSPENDED:
             return const(r.suspended)
+        if f is Fact.READER_IS_EXCHANGE:
+            return const(r.is_exchange)
+        if f is Fact.STAYS_HOME:
+            home = tuple(sorted(t.value for t in STAYS_HOME))
+            return raw(
+                Sql().add(f"{a}.tlp IN ").in_list(home),
+                Sql().add(f"({a}.tlp IS NULL OR {a}.tlp NOT IN ").in_list(home).add(")"),
+            )
         if f is Fact.INBOUND_DROPS:
             return neg(
                 conj(*(self._inbound_keeps(rule.field, tuple(rule.values)) for rule in r.inbound))

@@ -10,6 +10,7 @@ from exchange.models import (
     Member,
     MemberKind,
     MemberStatus,
+    ShareLevel,
     StoredObject,
     Tlp,
     Token,
@@ -41,6 +42,7 @@ def member_from_row(row: Row) -> Member:
         economy=row[5],
         status=MemberStatus(row[6]),
         created=parse_ts(row[7]),
+        share=ShareLevel(row[8]) if row[8] else None,
     )
 
 
@@ -88,7 +90,7 @@ def stored_from_row(row: Row) -> StoredObject:
     )
 
 
-MEMBER_COLS = "id, identity, name, kind, sector, economy, status, created"
+MEMBER_COLS = "id, identity, name, kind, sector, economy, status, created, share"
 TOKEN_COLS = "token_id, member, token_hash, scope, created, expires, revoked, last_used"
 KEY_COLS = "key_id, member, identity, public_key, not_before, not_after, revoked_since, created"
 

@@ -19,6 +19,7 @@ from exchange.store.audit import SqlAudit
 from exchange.store.counters import SqlCounters
 from exchange.store.members import SqlMembers
 from exchange.store.objects import SqlObjects
+from exchange.store.peers import SqlPeers
 from exchange.store.privacy import SqlPrivacy
 from exchange.store.rows import Tx
 from exchange.store.sharing import SqlSharing
@@ -118,6 +119,10 @@ class SqlStore(ABC):
     @cached_property
     def privacy(self) -> SqlPrivacy:
         return SqlPrivacy(self)
+
+    @cached_property
+    def peers(self) -> SqlPeers:
+        return SqlPeers(self)
 
     # --- driver hooks -------------------------------------------------------------------------
 

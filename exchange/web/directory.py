@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from exchange.errors import InvalidInput, NotAuthenticated
+from exchange.services.federation import peer_key_json
 from exchange.services.keys import key_json
 from exchange.taxii.media import check_accept
 from exchange.web.keys import SERVICES, principal_of
@@ -36,8 +37,13 @@ async def key_directory(request: web.Request) -> web.Response:
     check_accept(request.headers.get("Accept"))
     if not principal_of(request).is_member:
         raise NotAuthenticated("the key directory is for members")
-    keys = await request.app[SERVICES].keys.list_keys()
-    return taxii_response({"keys": [key_json(k) for k in keys]})
+    services = request.app[SERVICES]
+    keys = await services.keys.list_keys()
+    # keys mirrored from peer exchanges, each with the API root of the exchange it is from
+    mirrored = await services.store.peers.list_peer_keys()
+    return taxii_response(
+        {"keys": [key_json(k) for k in keys] + [peer_key_json(k) for k in mirrored]}
+    )
 
 
 @routes.get(API_ROOT + "deliveries/")

@@ -14,6 +14,7 @@ from exchange.web.taxii import API_ROOT, taxii_response
 routes = web.RouteTableDef()
 LOG = API_ROOT + "log/"
 MAX_COSIGNATURE_BODY = 4096
+MAX_INCLUSIONS_BODY = 1024 * 1024
 
 
 def _member_only(request: web.Request) -> None:
@@ -81,6 +82,40 @@ async def inclusion(request: web.Request) -> web.Response:
         _int_param(request, "tree_size"),
     )
     return taxii_response(proof.to_json())
+
+
+@routes.post(LOG + "inclusions/")
+async def inclusions(request: web.Request) -> web.Response:
+    """Many audit paths at once: ``{"tree_size": N, "objects": [{"id", "version"}]}`` ->
+    ``{"tree_size", "proofs": [{"id", "version", "leaf_index", "audit_path"}]}``, for the
+    versions the caller may read (a peer exchange verifying a page it imports)."""
+    _member_only(request)
+    raw = await request.read()
+    if len(raw) > MAX_INCLUSIONS_BODY:
+        raise InvalidInput("ask for fewer proofs at once")
+    try:
+        body = DECODER.decode(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}") from exc
+    tree_size = body.get("tree_size") if isinstance(body, dict) else None
+    items = body.get("objects") if isinstance(body, dict) else None
+    if not isinstance(tree_size, int) or isinstance(tree_size, bool) or not isinstance(items, list):
+        raise InvalidInput('send {"tree_size": N, "objects": [{"id": …, "version": …}]}')
+    wanted: list[tuple[str, str]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise InvalidInput('each of objects is {"id", "version"}')
+        stix_id, version = item.get("id"), item.get("version")
+        if not isinstance(stix_id, str) or not isinstance(version, str):
+            raise InvalidInput('each of objects is {"id", "version"}, both strings')
+        wanted.append((stix_id, version))
+    found = await request.app[SERVICES].log.inclusions(principal_of(request), tree_size, wanted)
+    return taxii_response(
+        {
+            "tree_size": tree_size,
+            "proofs": [{"id": i, "version": v, **proof.to_json()} for i, v, proof in found],
+        }
+    )
 
 
 @routes.get(LOG + "consistency/")

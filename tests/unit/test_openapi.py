@@ -322,6 +322,8 @@ def test_documented_routes_cover_the_interface(spec: dict[str, Any]) -> None:
         ("get", "/api/v1/log/inclusion/"),
         ("get", "/api/v1/log/consistency/"),
         ("post", "/api/v1/log/cosignatures/"),
+        ("post", "/api/v1/log/inclusions/"),
+        ("get", "/api/v1/federation/proofs/"),
         ("get", "/api/v1/log/checkpoint"),
         ("get", "/healthz"),
         ("get", "/readyz"),
@@ -712,6 +714,25 @@ async def test_answers_conform_to_the_spec(
     await check(
         "get", log + "consistency/", f"{log}consistency/?first=2&second=1", headers=auth
     )  # 400
+    many = {"tree_size": head["tree_size"], "objects": [{"id": signed["id"], "version": version}]}
+    await check(
+        "post",
+        log + "inclusions/",
+        log + "inclusions/",
+        headers={**auth, "Content-Type": "application/json"},
+        data=json.dumps(many),
+    )
+    await check(
+        "post",
+        log + "inclusions/",
+        log + "inclusions/",
+        headers={**auth, "Content-Type": "application/json"},
+        data=json.dumps({"objects": 1}),
+    )  # 400
+    proofs = root + "federation/proofs/"
+    await check("get", proofs, f"{proofs}?id={signed['id']}&version={version}", headers=auth)
+    await check("get", proofs, f"{proofs}?id={unsigned['id']}&version={version}", headers=auth)
+    await check("get", proofs, f"{proofs}?id=x", headers=auth)  # 400
     part = {k: head[k] for k in ("tree_size", "root_hash", "timestamp", "key_id")}
     cosig = {
         "tree_size": head["tree_size"],
