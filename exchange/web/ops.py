@@ -152,7 +152,8 @@ async def metrics_gate(request: web.Request, handler: Handler) -> web.StreamResp
     port too, goes on; the metrics port serves nothing but ``/metrics`` and the health checks."""
     settings = request.app[SETTINGS]
     on_metrics_port = _on_metrics_port(request, settings)
-    if request.path == METRICS_PATH:
+    if request.path == METRICS_PATH and request.method in ("GET", "HEAD"):
+        # other methods go on to the router, which answers 405 with Allow
         if on_metrics_port or _operator_token(request, settings):
             return await metrics(request)  # not through member authentication
         if settings.metrics_token is not None:

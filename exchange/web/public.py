@@ -120,7 +120,8 @@ def _html(
 
 
 def _page_number(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) < 7 else 1
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    return max(1, int(text)) if text.isascii() and text.isdigit() and len(text) < 7 else 1
 
 
 @routes.get("/", name="index")
