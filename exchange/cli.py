@@ -787,6 +787,8 @@ SERVE_SETTINGS = (
     "max_connections_per_address",
     "metrics_host",
     "metrics_port",
+    "tls_cert",
+    "tls_key",
 )
 
 
@@ -842,6 +844,10 @@ def build_parser() -> Parser:
     )
     serve.add_argument("--metrics-host", help="address of the metrics listener")
     serve.add_argument("--metrics-port", type=int, help="serve /metrics on this port only")
+    serve.add_argument(
+        "--tls-cert", metavar="FILE", help="serve HTTPS (TLS 1.2+) with this PEM certificate chain"
+    )
+    serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
 
     admin = sub.add_parser(
         "admin", help="administer members, tokens, keys, groups and rules", parents=[common]

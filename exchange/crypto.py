@@ -339,3 +339,45 @@ def b64_decode(text: str) -> bytes:
     if b64_encode(raw) != text:
         raise SignatureError("not canonical base64")
     return raw
+
+
+# --- TLS -----------------------------------------------------------------------------------------
+
+
+def self_signed_certificate(host: str = "127.0.0.1", days: int = 30) -> tuple[bytes, bytes]:
+    """A self-signed ECDSA P-256 certificate for ``host`` (an IP address or a DNS name) and its
+    private key, both PEM: for trying ``exchange serve --tls-cert`` out and for tests, never
+    for a real deployment (its certificate comes from a CA)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    try:
+        alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        alt = x509.DNSName(host)
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem

@@ -122,7 +122,9 @@ def stored(server: LiveServer, make_member: Any) -> tuple[str, dict[str, str]]:
     }
 
 
-def test_as_a_member(server: LiveServer, stored: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+def test_as_a_member(
+    server: LiveServer, stored: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
     token, parameters = stored
     run_schemathesis(server, tmp_path, {"Authorization": f"Bearer {token}"}, parameters)
 
