@@ -36,6 +36,8 @@ def canonical_json(value: Any) -> bytes:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise SignatureError(f"cannot canonicalise object: {exc}") from exc
+    except RecursionError as exc:  # the serialiser recurses: a value nested too deep
+        raise SignatureError("cannot canonicalise object: it nests too deeply") from exc
 
 
 def b64url_encode(raw: bytes) -> str:
@@ -168,7 +170,10 @@ def signature_block(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 def sign_object(obj: dict[str, Any], key: SigningKey) -> dict[str, Any]:
     """A copy of ``obj`` carrying a fresh signature extension made with ``key``."""
-    signed = copy.deepcopy(obj)
+    try:
+        signed = copy.deepcopy(obj)
+    except RecursionError as exc:
+        raise SignatureError("cannot sign the object: it nests too deeply") from exc
     signature = key.sign(signed_bytes(signed))
     extensions = signed.setdefault("extensions", {})
     extensions[SIGNATURE_EXTENSION_ID] = {
