@@ -274,6 +274,26 @@ def test_every_operation_documents_limits_and_failures(spec: dict[str, Any]) -> 
             assert {"408", "413"} <= responses, (method, path)
 
 
+def test_every_response_has_a_schema(spec: dict[str, Any]) -> None:
+    """Every answer with a body documents, for each media type, the schema of that body (the
+    checks of live answers and schemathesis compare against it); only a DELETE's 200 and a
+    feed's 304 have no body."""
+    bodiless = {
+        ("delete", "/api/v1/collections/{collection}/objects/{object_id}/", "200"),
+        ("get", "/feeds/atom.xml", "304"),
+        ("get", "/feeds/feed.json", "304"),
+    }
+    for path, method, operation in operations(spec):
+        for status, raw in operation["responses"].items():
+            content = deref(spec, raw).get("content")
+            if (method, path, status) in bodiless:
+                assert not content, (method, path, status)
+                continue
+            assert content, (method, path, status)
+            for media, entry in content.items():
+                assert isinstance(entry.get("schema"), dict), (method, path, status, media)
+
+
 def test_the_security_headers_are_described(spec: dict[str, Any]) -> None:
     from exchange.web.security import EVERY_RESPONSE, HSTS
 
