@@ -313,3 +313,23 @@ def test_stop_writes_what_was_buffered(db_url: str) -> None:
     finally:
         server.stop()
     assert any(e["action"] == "GET /api/v1/keys/" for e in audit_entries(db_url))
+
+
+def test_operator_token_guesses_count_as_failed_authentication(db_url: str) -> None:
+    server = live(db_url, auth_failures_per_minute=2, metrics_token="operator-token-long-enough")
+    try:
+        guesses = [
+            requests.get(
+                server.url + "/metrics", headers={"Authorization": "Bearer guess"}, timeout=10
+            ).status_code
+            for _ in range(3)
+        ]
+        assert guesses == [401, 401, 429]
+        right = requests.get(
+            server.url + "/metrics",
+            headers={"Authorization": "Bearer operator-token-long-enough"},
+            timeout=10,
+        )
+        assert right.status_code == 429  # past the limit even the right token waits
+    finally:
+        server.stop()
