@@ -668,10 +668,16 @@ def publish_cmd(args: argparse.Namespace) -> int:
     from exchange.client.publish import publish_file
 
     if args.dry_run or is_bulletin(args.file):  # a Markdown bulletin (docs/bulletins.md)
+        args.token = api_token(args)  # from --token-file or $EXCHANGE_TOKEN as well
         return publish_bulletin(args)
 
     status, ok = publish_file(
-        args.file, args.url, api_token(args), args.key, progress=not args.json and not args.quiet
+        args.file,
+        args.url,
+        api_token(args),
+        args.key,
+        progress=not args.json and not args.quiet,
+        relay=args.relay,
     )
     human = (
         f"{status.get('success_count', 0)} stored, {status.get('failure_count', 0)} refused"
@@ -1020,6 +1026,12 @@ def build_parser() -> Parser:
         if name == "publish":
             p.add_argument("--key", required=True, help="your private key (PEM)")
             p.add_argument("--quiet", action="store_true", help="no progress bar")
+            p.add_argument(
+                "--relay",
+                action="store_true",
+                help="the key is another member's: post its objects as a relay "
+                "(else a key that is not the token's member's is refused)",
+            )
             p.add_argument(
                 "--dry-run",
                 action="store_true",

@@ -265,6 +265,14 @@ class ApiClient:
     def key_directory(self) -> list[DirectoryKey]:
         return parse_key_directory(self.get("keys/"))
 
+    def caller_identity(self) -> str:
+        """The STIX identity of the member the token belongs to (``GET whoami/``)."""
+        answer = self.get("whoami/")
+        identity = answer.get("identity") if isinstance(answer, dict) else None
+        if not isinstance(identity, str):
+            raise ExchangeError(f"{self.url('whoami/')} did not say whose token this is")
+        return identity
+
 
 # The members' Python API (docs/clients.md); imported last: it builds on the above.
 from exchange.client.api import PublishRefused, publish, sign  # noqa: E402

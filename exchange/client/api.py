@@ -98,14 +98,21 @@ def sign(obj: Any, key: KeyLike, *, author: str | None = None) -> dict[str, Any]
 
 
 def publish(
-    objects: Any, url: str, token: str, key: KeyLike, *, timeout: float = 60.0
+    objects: Any,
+    url: str,
+    token: str,
+    key: KeyLike,
+    *,
+    timeout: float = 60.0,
+    relay: bool = False,
 ) -> dict[str, Any]:
     """Sign ``objects`` for the owner of ``key`` and post them to the ``bulletins``
     collection of the API root ``url``; the TAXII status resource.
 
     ``objects``: a list of stix2 objects or dicts, a stix2 Bundle, an envelope or one
     object. Objects without ``created_by_ref`` are claimed for the key's owner (found in
-    the key directory), objects of another author are relayed unchanged. Raises
+    the key directory), objects of another author are relayed unchanged. The key must
+    belong to the token's member (InvalidInput otherwise) unless ``relay``. Raises
     PublishRefused (with ``.status``) when the exchange refuses any object, and
     ExchangeError subclasses for HTTP and connection errors (``NotAuthenticated`` for a
     bad token)."""
@@ -121,7 +128,7 @@ def publish(
         raise InvalidInput("nothing to publish")
     signing_key = load_key(key)
     with ApiClient(url, token, timeout=timeout) as api:
-        status = publish_objects(api, values, signing_key, progress=False)
+        status = publish_objects(api, values, signing_key, progress=False, relay=relay)
     if not all_ok(status):
         raise PublishRefused(status)
     return status

@@ -354,7 +354,9 @@ def publish_cmd(args: argparse.Namespace) -> int:
                 json.dumps(bundle, ensure_ascii=False, indent=None if args.json else 2) + "\n"
             )
             return 0
-        status = publish_objects(api, objects, key, progress=not args.json and not args.quiet)
+        status = publish_objects(
+            api, objects, key, progress=not args.json and not args.quiet, relay=args.relay
+        )
     ok = int(status.get("failure_count", 0)) == 0 and int(status.get("pending_count", 0)) == 0
     if args.json:
         sys.stdout.write(json.dumps(status) + "\n")

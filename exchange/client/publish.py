@@ -48,6 +48,17 @@ def find_author(keys: Iterable[DirectoryKey], key_id: str) -> str:
     )
 
 
+def check_not_relaying(caller: str, author: str, key_id: str) -> None:
+    """Refuse to sign with one member's key and post with another member's token, which
+    the exchange would store as a relay of the key owner's objects, unless asked to."""
+    if caller != author:
+        raise InvalidInput(
+            f"the key {key_id} belongs to {author}, the token to {caller}: the objects "
+            "would be posted as a relay of that member's objects; give --relay if that is "
+            "what you mean"
+        )
+
+
 def prepare_objects(
     objects: Sequence[dict[str, Any]], key: SigningKey, author: str
 ) -> list[dict[str, Any]]:
@@ -219,10 +230,15 @@ def publish_objects(
     progress: bool,
     batch_bytes: int | None = None,
     poll_timeout: float = POLL_TIMEOUT,
+    relay: bool = False,
 ) -> dict[str, Any]:
-    """Sign ``objects`` for the key's owner and post them; the merged status resource."""
+    """Sign ``objects`` for the key's owner and post them; the merged status resource.
+
+    The key's owner must be the token's member unless ``relay``."""
     limit = batch_limit(_max_content_length(api), batch_bytes)  # first: is it an API root?
     author = find_author(api.key_directory(), key.public.key_id)
+    if not relay:
+        check_not_relaying(api.caller_identity(), author, key.public.key_id)
     prepared = prepare_objects(objects, key, author)
     if not prepared:
         raise InvalidInput("nothing to publish: the file holds no objects besides TLP markings")
@@ -254,6 +270,7 @@ def publish_file(
     *,
     progress: bool,
     batch_bytes: int | None = None,
+    relay: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Publish a STIX bundle or TAXII envelope; (status resource, whether all succeeded)."""
     objects = load_objects(path)
@@ -268,5 +285,7 @@ def publish_file(
     except ExchangeError as exc:
         raise InvalidInput(f"{key_pem_path}: {exc.message}") from exc
     with ApiClient(api_root_url, token) as api:
-        status = publish_objects(api, objects, key, progress=progress, batch_bytes=batch_bytes)
+        status = publish_objects(
+            api, objects, key, progress=progress, batch_bytes=batch_bytes, relay=relay
+        )
     return status, all_ok(status)

@@ -144,13 +144,18 @@ def compile_table(table: Table, fact: Callable[[Fact], Expr]) -> Expr:
 
 
 def head_seq(a: str) -> str:
-    """The seq of the latest live version of ``{a}``'s object (``object_heads``)."""
-    return f"(SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = {a}.stix_id)"
+    """The seq of the latest live version of ``{a}``'s object: ``{a}``'s own when it is
+    that version (its ``is_head`` flag; most rows are), else probed in ``object_heads``."""
+    return (
+        f"(CASE WHEN {a}.is_head = 1 THEN {a}.seq ELSE"
+        f" (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = {a}.stix_id) END)"
+    )
 
 
 def head_is(a: str) -> str:
-    """``{a}`` is the latest live version of its object (the store keeps ``object_heads``)."""
-    return f"{a}.seq = {head_seq(a)}"
+    """``{a}`` is the latest live version of its object (the store keeps the flag with
+    ``object_heads``)."""
+    return f"{a}.is_head = 1"
 
 
 class FactSql:
@@ -169,9 +174,15 @@ class FactSql:
     def __call__(self, f: Fact) -> Expr:
         a, r = self.a, self.reader
         if f is Fact.WITHDRAWN:
+            # A head is live by definition: its flag alone answers for nearly every row.
             return raw(
-                Sql().add(f"({a}.deleted_at IS NOT NULL OR {a}.key_revoked_at IS NOT NULL)"),
-                Sql().add(f"{a}.deleted_at IS NULL AND {a}.key_revoked_at IS NULL"),
+                Sql().add(
+                    f"({a}.is_head = 0 AND"
+                    f" ({a}.deleted_at IS NOT NULL OR {a}.key_revoked_at IS NOT NULL))"
+                ),
+                Sql().add(
+                    f"({a}.is_head = 1 OR ({a}.deleted_at IS NULL AND {a}.key_revoked_at IS NULL))"
+                ),
             )
         if f is Fact.READER_SUSPENDED:
             return const(r.suspended)
@@ -390,9 +401,12 @@ def _versions(sql: Sql, flt: ObjectFilter) -> None:
     clauses: list[Sql] = []
     for which, op in (("first", "<"), ("last", ">")):
         if which in wanted:
+            # A readable head is the last readable version: every later version is dead,
+            # and readable ones are live; only older versions need the probe.
+            shortcut = "o.is_head = 1 OR " if which == "last" else ""
             c = Sql().add(
-                "NOT EXISTS (SELECT 1 FROM readable_versions lv WHERE lv.stix_id = o.stix_id"
-                f" AND lv.version {op} o.version)"
+                f"({shortcut}NOT EXISTS (SELECT 1 FROM readable_versions lv"
+                f" WHERE lv.stix_id = o.stix_id AND lv.version {op} o.version))"
             )
             clauses.append(c)
     stamps = tuple(v for v in wanted if v not in ("first", "last"))

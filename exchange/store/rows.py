@@ -94,14 +94,23 @@ KEY_COLS = "key_id, member, identity, public_key, not_before, not_after, revoked
 
 
 async def refresh_heads(tx: Tx, stix_ids: Sequence[str]) -> None:
-    """Point ``object_heads`` at each object's latest live version (none when every version
-    is withdrawn), in the caller's transaction."""
+    """Point ``object_heads``, and the ``is_head`` flag of ``objects``, at each object's
+    latest live version (none when every version is withdrawn), in the caller's
+    transaction."""
     for stix_id in dict.fromkeys(stix_ids):
+        await tx.execute(
+            "UPDATE objects SET is_head = 0 WHERE stix_id = ? AND is_head = 1", (stix_id,)
+        )
         await tx.execute("DELETE FROM object_heads WHERE stix_id = ?", (stix_id,))
         await tx.execute(
             "INSERT INTO object_heads (stix_id, head_seq) SELECT stix_id, seq FROM objects"
             " WHERE stix_id = ? AND deleted_at IS NULL AND key_revoked_at IS NULL"
             " ORDER BY version DESC LIMIT 1",
+            (stix_id,),
+        )
+        await tx.execute(
+            "UPDATE objects SET is_head = 1 WHERE seq ="
+            " (SELECT head_seq FROM object_heads WHERE stix_id = ?)",
             (stix_id,),
         )
 

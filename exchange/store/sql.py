@@ -57,6 +57,11 @@ CONSISTENCY_CHECKS: tuple[tuple[str, str], ...] = (
         " AND o.stix_id = h.stix_id AND o.deleted_at IS NULL AND o.key_revoked_at IS NULL)",
     ),
     (
+        "a head flag that disagrees with object_heads",
+        "SELECT o.stix_id FROM objects o WHERE (o.is_head = 1) <> EXISTS"
+        " (SELECT 1 FROM object_heads h WHERE h.head_seq = o.seq)",
+    ),
+    (
         "an audience marking without its entries",
         "SELECT am.marking_id FROM audience_markings am"
         " WHERE NOT EXISTS (SELECT 1 FROM marking_audience ma WHERE ma.marking_id = am.marking_id)",

@@ -1,4 +1,5 @@
-"""Member-only endpoints beside TAXII: the key directory and the delivery ledger."""
+"""Member-only endpoints beside TAXII: who the caller is, the key directory and the
+delivery ledger."""
 
 from __future__ import annotations
 
@@ -11,6 +12,23 @@ from exchange.web.keys import SERVICES, principal_of
 from exchange.web.taxii import API_ROOT, taxii_response
 
 routes = web.RouteTableDef()
+
+
+@routes.get(API_ROOT + "whoami/")
+async def whoami(request: web.Request) -> web.Response:
+    """The member the request's token belongs to: clients compare it with the owner of the
+    key they sign with (``exchange publish`` refuses to relay by mistake)."""
+    check_accept(request.headers.get("Accept"))
+    principal = principal_of(request)
+    if not principal.is_member:
+        raise NotAuthenticated("whoami is for members")
+    return taxii_response(
+        {
+            "member": principal.member,
+            "identity": principal.identity,
+            "scope": "read-write" if principal.can_write else "read-only",
+        }
+    )
 
 
 @routes.get(API_ROOT + "keys/")

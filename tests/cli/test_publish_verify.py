@@ -169,3 +169,51 @@ def test_publish_bad_file_is_one_line(server: LiveServer, make_member: Any, tmp_
     assert code == 1
     assert out == ""
     assert len(err.strip().splitlines()) == 1
+
+
+def test_publish_with_another_members_key_is_refused_unless_relay(
+    server: LiveServer, make_member: Any, tmp_path: Path
+) -> None:
+    """One member's token and another member's key would store a relay in the key owner's
+    name: refused with one line and nothing posted, unless --relay is given."""
+    owner, poster = make_member("CERT-A"), make_member("CERT-B", economy="FR")
+    ind = indicator("green")
+    ind.pop("created_by_ref", None)
+    source = tmp_path / "one.json"
+    source.write_text(
+        json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [ind]})
+    )
+    argv = ["publish", str(source), "--url", server.api_root, "--key", str(owner.key_path)]
+
+    code, out, err = run_cli(*argv, "--token", poster.token)
+    assert code == 1 and err.count("\n") == 1, err
+    assert "--relay" in err and owner.identity in err and poster.identity in err
+    assert not [o for o in read_all(server, owner.token) if o["id"] == ind["id"]]
+
+    code, out, err = run_cli(*argv, "--token", poster.token, "--relay", "--json")
+    assert code == 0, err
+    assert json.loads(out)["success_count"] == 1
+    stored = [o for o in read_all(server, owner.token) if o["id"] == ind["id"]]
+    assert [o["created_by_ref"] for o in stored] == [owner.identity]
+
+    # The token's own member needs no flag.
+    code, _out, err = run_cli(*argv, "--token", owner.token, "--quiet")
+    assert code == 0, err
+
+
+def test_whoami_names_the_tokens_member(server: LiveServer, make_member: Any) -> None:
+    import requests
+
+    reader = make_member("CERT-R", read_only=True)
+    answer = requests.get(
+        server.api_root + "whoami/",
+        headers={
+            "Authorization": f"Bearer {reader.token}",
+            "Accept": "application/taxii+json;version=2.1",
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    assert answer.json() == {"member": reader.id, "identity": reader.identity, "scope": "read-only"}
+    anonymous = requests.get(server.api_root + "whoami/", timeout=10)
+    assert anonymous.status_code == 401

@@ -453,6 +453,8 @@ class FakeApi(ApiClient):
                     for k in self.keys
                 ]
             }
+        if method == "GET" and path == "whoami/":
+            return {"member": "m", "identity": MEMBER_IDENTITY, "scope": "read-write"}
         if method == "GET" and path == "collections/":
             return {
                 "collections": [

@@ -357,6 +357,7 @@ def test_documented_routes_cover_the_interface(spec: dict[str, Any]) -> None:
         ("get", "/api/v1/collections/{collection}/manifest/"),
         ("get", "/api/v1/collections/{collection}/events/"),
         ("get", "/api/v1/keys/"),
+        ("get", "/api/v1/whoami/"),
         ("get", "/api/v1/deliveries/"),
         ("get", "/api/v1/log/"),
         ("get", "/api/v1/log/key/"),
@@ -635,6 +636,7 @@ async def test_answers_conform_to_the_spec(
     await check("get", coll, root + "collections/bulletins/")  # 401
     await check("get", coll, root + "collections/nothing/")  # 404
     await check("get", root + "keys/", root + "keys/")  # 401
+    await check("get", root + "whoami/", root + "whoami/")  # 401
     await check("get", root + "deliveries/", root + "deliveries/?id=x")  # 401
     await check("get", root + "status/{status_id}/", root + "status/x/")  # 401
     await check("get", "/taxii2/", "/taxii2/", headers={"Accept": "text/html"})  # 406
@@ -665,6 +667,7 @@ async def test_answers_conform_to_the_spec(
     listed = await check("get", root + "collections/", root + "collections/", headers=auth)
     assert {c["alias"] for c in listed["collections"]} == {"bulletins", "public"}
     await check("get", coll, bulletins, headers=auth)
+    await check("get", root + "whoami/", root + "whoami/", headers=auth)
     page = await check(
         "get", coll + "objects/", bulletins + "objects/?match[type]=indicator", headers=auth
     )

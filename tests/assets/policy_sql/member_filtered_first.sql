@@ -1,12 +1,13 @@
-WITH readable_versions AS NOT MATERIALIZED (SELECT ov.stix_id, ov.version FROM objects ov WHERE (ov.deleted_at IS NULL
-AND ov.key_revoked_at IS NULL
+WITH readable_versions AS NOT MATERIALIZED (SELECT ov.stix_id, ov.version FROM objects ov WHERE ((ov.is_head = 1
+OR (ov.deleted_at IS NULL
+AND ov.key_revoked_at IS NULL))
 AND (ov.tlp IS NULL
 OR ov.tlp IN (?, ?))
 AND EXISTS (SELECT 1 FROM members pm WHERE pm.identity = ov.author_identity
 AND pm.sector IN (?))
 AND (ov.author_identity = ?
 OR (ov.type = 'marking-definition'
-AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id)
+AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (CASE WHEN ov.is_head = 1 THEN ov.seq ELSE (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id) END)
 AND aud.principal = ?))
 OR (ov.type = 'marking-definition'
 AND (NOT EXISTS (SELECT 1 FROM audience_markings am WHERE am.marking_id = ov.stix_id)
@@ -16,7 +17,7 @@ OR EXISTS (SELECT 1 FROM marking_users mu WHERE mu.marking_id = ov.stix_id
 AND mu.author_identity = ?))
 AND EXISTS (SELECT 1 FROM object_markings m5 JOIN objects x5 ON x5.seq = m5.seq WHERE m5.marking_id = ov.stix_id
 AND m5.seq > ov.seq
-AND x5.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = x5.stix_id)
+AND x5.is_head = 1
 AND (x5.author_identity = ?
 OR (x5.type <> 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = x5.seq
@@ -36,7 +37,7 @@ AND EXISTS (SELECT 1 FROM objects h6 WHERE h6.stix_id = e6.ref_id
 AND h6.deleted_at IS NULL
 AND h6.key_revoked_at IS NULL)
 AND NOT EXISTS (SELECT 1 FROM objects v6 WHERE v6.stix_id = e6.ref_id
-AND v6.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = v6.stix_id)
+AND v6.is_head = 1
 AND (v6.author_identity = ?
 OR (v6.type <> 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = v6.seq
@@ -50,7 +51,7 @@ OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?))))))))))))))
 OR (ov.type <> 'marking-definition'
-AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id)
+AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (CASE WHEN ov.is_head = 1 THEN ov.seq ELSE (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id) END)
 AND aud.principal IN (?, ?, ?, ?, ?, ?, ?))
 AND NOT EXISTS (SELECT 1 FROM rules r WHERE r.direction = 'outbound'
 AND r.identity = ov.author_identity
@@ -62,12 +63,12 @@ AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))
 AND (NOT (ov.type = 'relationship'
 OR ov.type = 'sighting')
-OR NOT EXISTS (SELECT 1 FROM object_ends e5 WHERE e5.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id)
+OR NOT EXISTS (SELECT 1 FROM object_ends e5 WHERE e5.seq = (CASE WHEN ov.is_head = 1 THEN ov.seq ELSE (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = ov.stix_id) END)
 AND EXISTS (SELECT 1 FROM objects h5 WHERE h5.stix_id = e5.ref_id
 AND h5.deleted_at IS NULL
 AND h5.key_revoked_at IS NULL)
 AND NOT EXISTS (SELECT 1 FROM objects v5 WHERE v5.stix_id = e5.ref_id
-AND v5.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = v5.stix_id)
+AND v5.is_head = 1
 AND (v5.author_identity = ?
 OR (v5.type <> 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = v5.seq
@@ -80,15 +81,16 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))) SELECT o.seq, o.stix_id, o.type, o.spec_version, o.version, o.date_added, o.author_identity, o.tlp, o.version_text, o.body FROM objects o WHERE o.seq > ?
-AND (o.deleted_at IS NULL
-AND o.key_revoked_at IS NULL
+AND ((o.is_head = 1
+OR (o.deleted_at IS NULL
+AND o.key_revoked_at IS NULL))
 AND (o.tlp IS NULL
 OR o.tlp IN (?, ?))
 AND EXISTS (SELECT 1 FROM members pm WHERE pm.identity = o.author_identity
 AND pm.sector IN (?))
 AND (o.author_identity = ?
 OR (o.type = 'marking-definition'
-AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id)
+AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (CASE WHEN o.is_head = 1 THEN o.seq ELSE (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id) END)
 AND aud.principal = ?))
 OR (o.type = 'marking-definition'
 AND (NOT EXISTS (SELECT 1 FROM audience_markings am WHERE am.marking_id = o.stix_id)
@@ -98,7 +100,7 @@ OR EXISTS (SELECT 1 FROM marking_users mu WHERE mu.marking_id = o.stix_id
 AND mu.author_identity = ?))
 AND EXISTS (SELECT 1 FROM object_markings m0 JOIN objects x0 ON x0.seq = m0.seq WHERE m0.marking_id = o.stix_id
 AND m0.seq > o.seq
-AND x0.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = x0.stix_id)
+AND x0.is_head = 1
 AND (x0.author_identity = ?
 OR (x0.type <> 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = x0.seq
@@ -118,7 +120,7 @@ AND EXISTS (SELECT 1 FROM objects h1 WHERE h1.stix_id = e1.ref_id
 AND h1.deleted_at IS NULL
 AND h1.key_revoked_at IS NULL)
 AND NOT EXISTS (SELECT 1 FROM objects v1 WHERE v1.stix_id = e1.ref_id
-AND v1.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = v1.stix_id)
+AND v1.is_head = 1
 AND (v1.author_identity = ?
 OR (v1.type <> 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = v1.seq
@@ -132,7 +134,7 @@ OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?))))))))))))))
 OR (o.type <> 'marking-definition'
-AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id)
+AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = (CASE WHEN o.is_head = 1 THEN o.seq ELSE (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id) END)
 AND aud.principal IN (?, ?, ?, ?, ?, ?, ?))
 AND NOT EXISTS (SELECT 1 FROM rules r WHERE r.direction = 'outbound'
 AND r.identity = o.author_identity
@@ -144,12 +146,12 @@ AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))
 AND (NOT (o.type = 'relationship'
 OR o.type = 'sighting')
-OR NOT EXISTS (SELECT 1 FROM object_ends e0 WHERE e0.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id)
+OR NOT EXISTS (SELECT 1 FROM object_ends e0 WHERE e0.seq = (CASE WHEN o.is_head = 1 THEN o.seq ELSE (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = o.stix_id) END)
 AND EXISTS (SELECT 1 FROM objects h0 WHERE h0.stix_id = e0.ref_id
 AND h0.deleted_at IS NULL
 AND h0.key_revoked_at IS NULL)
 AND NOT EXISTS (SELECT 1 FROM objects v0 WHERE v0.stix_id = e0.ref_id
-AND v0.seq = (SELECT hh.head_seq FROM object_heads hh WHERE hh.stix_id = v0.stix_id)
+AND v0.is_head = 1
 AND (v0.author_identity = ?
 OR (v0.type <> 'marking-definition'
 AND EXISTS (SELECT 1 FROM object_audience aud WHERE aud.seq = v0.seq
@@ -162,6 +164,6 @@ AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))
 OR (r.effect = 'deny'
 AND EXISTS (SELECT 1 FROM rule_values rv WHERE rv.rule_id = r.rule_id
 AND rv.value IN (?, ?, ?, ?, ?, ?, ?)))))))))))))
-AND (NOT EXISTS (SELECT 1 FROM readable_versions lv WHERE lv.stix_id = o.stix_id
-AND lv.version < o.version)) ORDER BY o.seq LIMIT ?
+AND ((NOT EXISTS (SELECT 1 FROM readable_versions lv WHERE lv.stix_id = o.stix_id
+AND lv.version < o.version))) ORDER BY o.seq LIMIT ?
 -- params: ['clear', 'green', 'energy', 'identity--00000000-0000-4000-8000-000000000001', 'public', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 0, 'clear', 'green', 'energy', 'identity--00000000-0000-4000-8000-000000000001', 'public', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'identity--00000000-0000-4000-8000-000000000001', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 'economy:NL', 'group:grid', 'kind:government', 'member:identity--00000000-0000-4000-8000-000000000001', 'members', 'public', 'sector:energy', 101]
