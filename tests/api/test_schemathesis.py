@@ -4,8 +4,8 @@ answer must be documented (status, media type, headers) and match its schema; a 
 schema says is invalid must be refused.
 
 The event stream is left out here (an accepted request stays open); tests/api/test_fuzz_http.py
-fuzzes it. Bounded: a fixed seed, a few examples per operation, one worker; the run takes seconds. The
-checks left out are the ones the exchange cannot meet by design: ``positive_data_acceptance``
+fuzzes it. Bounded: a fixed seed, a few examples per operation, one worker per run (the two
+runs at once), about 20 s. The checks left out are the ones the exchange cannot meet by design: ``positive_data_acceptance``
 (a schema-valid ``next`` or ``Last-Event-ID`` is still refused unless the exchange sealed it).
 """
 
@@ -38,14 +38,15 @@ CHECKS = ",".join(
 )
 
 
-def run_schemathesis(
+def start_schemathesis(
     server: LiveServer,
-    tmp_path: Path,
+    folder: Path,
     headers: dict[str, str],
     parameters: dict[str, str],
-    phases: str = "examples,coverage,fuzzing",
-) -> None:
-    config = tmp_path / "schemathesis.toml"
+    phases: str,
+) -> subprocess.Popen[str]:
+    folder.mkdir()
+    config = folder / "schemathesis.toml"
     lines = ["[parameters]"] + [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in parameters.items()]
     config.write_text("\n".join(lines) + "\n", "utf-8")
     argv = [
@@ -86,12 +87,21 @@ def run_schemathesis(
     ]
     for name, value in headers.items():
         argv += ["--header", f"{name}: {value}"]
-    done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=folder
     )
-    report = done.stdout[-20000:] + done.stderr[-5000:]
-    assert done.returncode == 0, report
-    assert "generated" in done.stdout, report
+
+
+def finish(run: subprocess.Popen[str]) -> None:
+    try:
+        output, _ = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    report = output[-20000:]
+    assert run.returncode == 0, report
+    assert " generated, " in output, report
 
 
 @pytest.fixture
@@ -122,14 +132,20 @@ def stored(server: LiveServer, make_member: Any) -> tuple[str, dict[str, str]]:
     }
 
 
-def test_as_a_member(
+def test_as_a_member_and_anonymously(
     server: LiveServer, stored: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
+    """Both runs at once, against one exchange (what the member stored is TLP:CLEAR). The
+    coverage phase's edge cases meet the same parsers in both: the anonymous run is kept to
+    random requests, most of which stop at 401."""
     token, parameters = stored
-    run_schemathesis(server, tmp_path, {"Authorization": f"Bearer {token}"}, parameters)
-
-
-def test_anonymously(server: LiveServer, tmp_path: Path) -> None:
-    # The coverage phase's edge cases meet the same parsers as the member's run: the anonymous
-    # run is kept to examples and random requests (most of which stop at 401).
-    run_schemathesis(server, tmp_path, {}, {}, phases="examples,fuzzing")
+    member = start_schemathesis(
+        server,
+        tmp_path / "member",
+        {"Authorization": f"Bearer {token}"},
+        parameters,
+        "examples,coverage,fuzzing",
+    )
+    anonymous = start_schemathesis(server, tmp_path / "anonymous", {}, {}, "examples,fuzzing")
+    finish(member)
+    finish(anonymous)
