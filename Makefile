@@ -8,7 +8,7 @@ PORT ?= 8080
 # Test processes (pytest-xdist) that share the suite out: one per core here.
 TEST_WORKERS ?= 2
 
-.PHONY: run test install install-test lint typecheck unit bench clean
+.PHONY: run test install install-test lint typecheck unit bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ test: install-test
 
 bench: install-test
 	$(BIN)/python bench/load.py --help
+
+# Every fuzz target for FUZZ_SECONDS each (docs/reliability.md); atheris from the fuzz extra.
+FUZZ_SECONDS ?= 300
+fuzz: install-test
+	$(BIN)/pip install --quiet -e '.[test,postgres,fuzz]'
+	$(BIN)/python bench/fuzz.py --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from exchange.config import Settings
 from exchange.processes import die_with, stop_pool
+from exchange.services.audit import RefusalAudit
 from exchange.services.federation import Importer
 from exchange.services.housekeeping import Housekeeping
 from exchange.services.notify import make_notifier
@@ -20,8 +21,8 @@ from exchange.services.periodic import Periodic
 from exchange.services.ratelimit import RateLimiter
 from exchange.services.runtime import open_services
 from exchange.services.witness import WitnessClient, parse_witnesses
-from exchange.web import directory, federation, ops, public, stream, taxii, translog
-from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS, RateLimits
+from exchange.web import directory, federation, ops, public, security, stream, taxii, translog
+from exchange.web.keys import AUDIT, RATE_LIMITS, SERVICES, SETTINGS, RateLimits
 from exchange.web.middleware import authenticate, read_body, request_context
 
 
@@ -128,16 +129,38 @@ def create_app(
         limits = RateLimits(
             members=RateLimiter(store, settings.rate_limit_per_minute),
             anonymous=RateLimiter(store, settings.anonymous_rate_limit_per_minute),
+            auth_failures=RateLimiter(
+                store, settings.auth_failures_per_minute, namespace="auth-failures:"
+            ),
+            expensive=RateLimiter(
+                store, settings.expensive_rate_limit_per_minute, namespace="expensive:"
+            ),
         )
         app[RATE_LIMITS] = limits
-        limits.members.start()
-        limits.anonymous.start()
+        for limiter in limits.all():
+            limiter.start()
         yield
-        await limits.members.stop()
-        await limits.anonymous.stop()
+        for limiter in limits.all():
+            await limiter.stop()
+
+    async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Refused requests, buffered and written in batches (exchange.services.audit).
+        if not settings.audit_refusals:
+            yield
+            return
+        audit = RefusalAudit(
+            app[SERVICES].store,
+            window_seconds=settings.audit_window_seconds,
+            max_keys=settings.audit_max_keys,
+        )
+        app[AUDIT] = audit
+        audit.start()
+        yield
+        await audit.stop()
 
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(rate_limits_ctx)
+    app.cleanup_ctx.append(audit_ctx)
     ops.setup(app, registry)
     app.cleanup_ctx.append(housekeeping_ctx)
     app.cleanup_ctx.append(translog_ctx)
@@ -148,5 +171,6 @@ def create_app(
     public.setup(app)
     app.add_routes(translog.routes)
     app.add_routes(federation.routes)
+    security.setup(app)
     app.on_shutdown.append(stream.close_streams)
     return app

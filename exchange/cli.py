@@ -992,6 +992,8 @@ SERVE_SETTINGS = (
     "metrics_host",
     "metrics_port",
     "validator",
+    "tls_cert",
+    "tls_key",
 )
 
 
@@ -1052,6 +1054,10 @@ def build_parser() -> Parser:
         choices=["fast", "stix2-validator"],
         help="STIX validation: the exchange's own (fast, the default) or stix2-validator itself",
     )
+    serve.add_argument(
+        "--tls-cert", metavar="FILE", help="serve HTTPS (TLS 1.2+) with this PEM certificate chain"
+    )
+    serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
 
     admin = sub.add_parser(
         "admin", help="administer members, tokens, keys, groups and rules", parents=[common]

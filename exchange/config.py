@@ -65,6 +65,24 @@ class Settings(BaseModel):
     # of their first byte, a body within body_timeout_seconds (else 408); a connection idle
     # between requests that long is closed; at most max_connections_per_address connections
     # from one address are open at once (0: no cap).
+    # Failed authentication: credentials refused (401) per client address, and per member for
+    # a known token that is revoked or expired, a suspended member's, or a 403 to the member;
+    # past it requests with credentials from that address (or as that member) answer 429
+    # without the credentials being looked at. 0 turns it off.
+    auth_failures_per_minute: int = Field(default=30, ge=0)
+    # Expensive requests (posting objects, opening an event stream, log proofs and
+    # cosignatures, the public search page) per minute per member, per address when
+    # anonymous; 0 turns the limit off.
+    expensive_rate_limit_per_minute: int = Field(default=0, ge=0)
+    # Refused requests (401, 403, 429, refused objects) into the audit log, coalesced per
+    # (who, what, why) per audit_window_seconds, at most audit_max_keys of them per window.
+    audit_refusals: bool = True
+    audit_window_seconds: float = Field(default=60.0, gt=0)
+    audit_max_keys: int = Field(default=1000, ge=1)
+    # TLS on the API port (and the metrics port): a PEM certificate chain and its key, both or
+    # neither; TLS 1.2 at least. Then responses carry Strict-Transport-Security.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=60.0, gt=0)
     idle_timeout_seconds: float = Field(default=75.0, gt=0)
@@ -112,7 +130,13 @@ class Settings(BaseModel):
             raise ValueError("metrics_port must differ from port")
         if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
             raise ValueError("metrics_token must be at least 16 characters")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
         return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
 
 ENV_PREFIX = "EXCHANGE_"

@@ -36,6 +36,8 @@ def canonical_json(value: Any) -> bytes:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise SignatureError(f"cannot canonicalise object: {exc}") from exc
+    except RecursionError as exc:  # the serialiser recurses: a value nested too deep
+        raise SignatureError("cannot canonicalise object: it nests too deeply") from exc
 
 
 def b64url_encode(raw: bytes) -> str:
@@ -168,7 +170,10 @@ def signature_block(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 def sign_object(obj: dict[str, Any], key: SigningKey) -> dict[str, Any]:
     """A copy of ``obj`` carrying a fresh signature extension made with ``key``."""
-    signed = copy.deepcopy(obj)
+    try:
+        signed = copy.deepcopy(obj)
+    except RecursionError as exc:
+        raise SignatureError("cannot sign the object: it nests too deeply") from exc
     signature = key.sign(signed_bytes(signed))
     extensions = signed.setdefault("extensions", {})
     extensions[SIGNATURE_EXTENSION_ID] = {
@@ -367,3 +372,45 @@ def derived_uuid(secret: bytes, *parts: str) -> str:
     digest[8] = (digest[8] & 0x3F) | 0x80
     text = bytes(digest[:16]).hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+# --- TLS -----------------------------------------------------------------------------------------
+
+
+def self_signed_certificate(host: str = "127.0.0.1", days: int = 30) -> tuple[bytes, bytes]:
+    """A self-signed ECDSA P-256 certificate for ``host`` (an IP address or a DNS name) and its
+    private key, both PEM: for trying ``exchange serve --tls-cert`` out and for tests, never
+    for a real deployment (its certificate comes from a CA)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    try:
+        alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        alt = x509.DNSName(host)
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem

@@ -32,9 +32,16 @@ class Unprocessable(ExchangeError):
 
 
 class NotAuthenticated(ExchangeError):
-    """No credentials, or credentials that are unknown, expired, revoked or suspended."""
+    """No credentials, or credentials that are unknown, expired, revoked or suspended.
+
+    ``member``: whose the refused credentials were, when that is known (a revoked or expired
+    token, a suspended member's), for the per-member limit on failed authentication."""
 
     title = "Authentication required"
+
+    def __init__(self, message: str, member: str | None = None) -> None:
+        super().__init__(message)
+        self.member = member
 
 
 class PermissionDenied(ExchangeError):

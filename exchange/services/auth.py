@@ -74,14 +74,18 @@ class AuthService:
         token = token_from_header(authorization)
         if token is None:
             return ANONYMOUS
+        # Looked up by its SHA-256: the token itself is never compared, so how long a
+        # comparison takes tells nothing about it (and no secret is compared with ==).
         record = await self.store.members.find_token(token_hash(token))
-        if record is None or record.revoked is not None:
+        if record is None:
             raise NotAuthenticated("the token is unknown or revoked")
+        if record.revoked is not None:
+            raise NotAuthenticated("the token is unknown or revoked", record.member)
         if record.expires is not None and record.expires <= now():
-            raise NotAuthenticated("the token has expired")
+            raise NotAuthenticated("the token has expired", record.member)
         member = await self.store.members.get_member(record.member)
         if member.status is not MemberStatus.ACTIVE:
-            raise NotAuthenticated("the member is suspended")
+            raise NotAuthenticated("the member is suspended", member.id)
         await self._note_use(record)
         return await self.for_member(member.id, can_write=record.scope is TokenScope.READ_WRITE)
 

@@ -19,8 +19,12 @@ WINDOW = 60
 
 
 class RateLimiter:
-    def __init__(self, store: Store, per_minute: int, flush_seconds: float = 1.0) -> None:
+    def __init__(
+        self, store: Store, per_minute: int, flush_seconds: float = 1.0, namespace: str = ""
+    ) -> None:
         self.store = store
+        # Every limiter counts in one shared table: a namespace keeps their callers apart.
+        self.namespace = namespace
         self.per_minute = per_minute
         self.flush_seconds = flush_seconds
         self._window = self._current()
@@ -39,15 +43,28 @@ class RateLimiter:
 
     def check(self, caller: str) -> None:
         """Count one request by ``caller``; raise RateLimited past the limit."""
+        self.refuse_if_over(caller)
+        self.add(caller)
+
+    def refuse_if_over(self, caller: str, what: str = "requests") -> None:
+        """Raise RateLimited when ``caller`` has used up the window (counts nothing)."""
         if self.per_minute <= 0:
             return
         self._roll()
+        caller = self.namespace + caller
         used = self._shared.get(caller, 0) + self._local.get(caller, 0)
         if used >= self.per_minute:
             retry = max(1, self._window + WINDOW - int(time.time()))
             raise RateLimited(
-                f"more than {self.per_minute} requests in a minute; retry in {retry} s", retry
+                f"more than {self.per_minute} {what} in a minute; retry in {retry} s", retry
             )
+
+    def add(self, caller: str) -> None:
+        """Count one event of ``caller`` (a request, a failed authentication)."""
+        if self.per_minute <= 0:
+            return
+        self._roll()
+        caller = self.namespace + caller
         self._local[caller] = self._local.get(caller, 0) + 1
 
     async def flush(self) -> None:

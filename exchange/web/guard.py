@@ -20,6 +20,7 @@ The body's read timeout (``body_timeout_seconds``) is the ``read_body`` middlewa
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import orjson
 import structlog
@@ -27,6 +28,7 @@ from aiohttp import web
 
 from exchange.config import Settings
 from exchange.taxii.media import TAXII
+from exchange.web.security import tls_context
 
 log = structlog.get_logger("exchange.connections")
 
@@ -178,9 +180,12 @@ class GuardedSite(web.TCPSite):
         guard: ConnectionGuard,
         *,
         reuse_port: bool | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        handshake_timeout: float | None = None,
     ) -> None:
-        super().__init__(runner, host, port, reuse_port=reuse_port)
+        super().__init__(runner, host, port, reuse_port=reuse_port, ssl_context=ssl_context)
         self._guard = guard
+        self._handshake_timeout = handshake_timeout
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
@@ -194,6 +199,9 @@ class GuardedSite(web.TCPSite):
             backlog=self._backlog,
             reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
+            ssl=self._ssl_context,
+            # a TLS handshake is on the same clock as the headers it comes before
+            ssl_handshake_timeout=self._handshake_timeout if self._ssl_context else None,
         )
         self._server = created
         self._bound_port = int(created.sockets[0].getsockname()[1])
@@ -212,13 +220,22 @@ async def start_sites(
     )
     await runner.setup()
     guard = ConnectionGuard(settings.header_timeout_seconds, settings.max_connections_per_address)
-    sites = [GuardedSite(runner, settings.host, settings.port, guard, reuse_port=reuse_port)]
-    if settings.metrics_port is not None:
-        sites.append(
-            GuardedSite(
-                runner, settings.metrics_host, settings.metrics_port, guard, reuse_port=reuse_port
-            )
+    context = tls_context(settings)
+
+    def make_site(host: str, port: int) -> GuardedSite:
+        return GuardedSite(
+            runner,
+            host,
+            port,
+            guard,
+            reuse_port=reuse_port,
+            ssl_context=context,
+            handshake_timeout=settings.header_timeout_seconds,
         )
+
+    sites = [make_site(settings.host, settings.port)]
+    if settings.metrics_port is not None:
+        sites.append(make_site(settings.metrics_host, settings.metrics_port))
     try:
         for site in sites:
             await site.start()

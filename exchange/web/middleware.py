@@ -14,7 +14,15 @@ from aiohttp import web
 
 from exchange import errors
 from exchange.taxii.media import TAXII
-from exchange.web.keys import PRINCIPAL, RATE_LIMITS, REQUEST_ID, SERVICES, SETTINGS
+from exchange.web.keys import (
+    AUDIT,
+    PRINCIPAL,
+    RATE_LIMITS,
+    REFUSAL,
+    REQUEST_ID,
+    SERVICES,
+    SETTINGS,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("exchange.http")
@@ -37,6 +45,17 @@ STATUS_OF: dict[type[errors.ExchangeError], int] = {
     errors.LogCorrupt: 500,
 }
 CHALLENGE = 'Bearer realm="exchange", Basic realm="exchange"'
+AUDITED_STATUSES = {401, 403, 429}
+# Requests that cost the exchange far more than a page read: their own per-minute limit
+# (expensive_rate_limit_per_minute), by method and route template.
+EXPENSIVE: set[tuple[str, str]] = {
+    ("POST", "/api/v1/collections/{collection}/objects/"),
+    ("GET", "/api/v1/collections/{collection}/events/"),
+    ("GET", "/api/v1/log/inclusion/"),
+    ("GET", "/api/v1/log/consistency/"),
+    ("POST", "/api/v1/log/cosignatures/"),
+    ("GET", "/"),
+}
 
 
 def status_of(exc: errors.ExchangeError) -> int:
@@ -92,7 +111,45 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             member=getattr(principal, "member", None),
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+        _audit_refusal(request)
         structlog.contextvars.unbind_contextvars("request_id")
+
+
+def route_template(request: web.Request) -> str:
+    """The route's template (``/api/v1/collections/{collection}/objects/``), never the raw
+    path a caller chose; ``(no route)`` where none matched."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
+
+
+def caller_of(request: web.Request) -> str:
+    principal = request.get(PRINCIPAL)
+    member = getattr(principal, "member", None)
+    return f"member:{member}" if member else f"address:{request.remote or 'unknown'}"
+
+
+def _audit_refusal(request: web.Request) -> None:
+    """A refused request (or refused objects) into the audit log's buffer: who, the method
+    and route template, the status and the message; never a token or a body."""
+    refusal = request.get(REFUSAL)
+    audit = request.app.get(AUDIT)
+    if refusal is None or audit is None:
+        return
+    status, reason = refusal
+    principal = request.get(PRINCIPAL)
+    method = request.method[:16]
+    audit.refused(
+        caller_of(request),
+        f"{method} {route_template(request)}",
+        reason,
+        member=getattr(principal, "member", None),
+        details={"status": str(status)},
+    )
+
+
+def note_refusal(request: web.Request, status: int, reason: str) -> None:
+    """Mark the request as refused (or partly: objects of an envelope) for the audit log."""
+    request[REFUSAL] = (status, reason)
 
 
 async def _errors_as_taxii(
@@ -101,7 +158,11 @@ async def _errors_as_taxii(
     try:
         return await handler(request)
     except errors.ExchangeError as exc:
-        response = taxii_error(status_of(exc), exc.title, exc.message, request_id)
+        status = status_of(exc)
+        if status in AUDITED_STATUSES:
+            # a rate limit's message says when to retry: cut, so that repeats coalesce
+            note_refusal(request, status, exc.message.split("; retry in")[0])
+        response = taxii_error(status, exc.title, exc.message, request_id)
         if isinstance(exc, errors.RateLimited | errors.StoreUnavailable):
             response.headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, errors.RequestTimeout):
@@ -131,16 +192,40 @@ async def _errors_as_taxii(
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Resolve the caller once per request: a member, or anonymous."""
+    """Resolve the caller once per request: a member, or anonymous; then the rate limits.
+
+    Credentials refused count against the address (and against the member when the token is
+    known); past ``auth_failures_per_minute`` credentials from that address are not even
+    looked at (429). A member past it (refused credentials of its own, or 403s) gets 429."""
     services = request.app[SERVICES]
-    principal = await services.auth.principal(request.headers.get("Authorization"))
-    request[PRINCIPAL] = principal
     limits = request.app[RATE_LIMITS]
+    address = f"address:{request.remote or 'unknown'}"
+    authorization = request.headers.get("Authorization")
+    if authorization:
+        limits.auth_failures.refuse_if_over(address, "failed authentications")
+    try:
+        principal = await services.auth.principal(authorization)
+    except errors.NotAuthenticated as exc:
+        limits.auth_failures.add(address)
+        if exc.member is not None:
+            limits.auth_failures.add(f"member:{exc.member}")
+        raise
+    request[PRINCIPAL] = principal
     if principal.member is not None:
+        limits.auth_failures.refuse_if_over(
+            f"member:{principal.member}", "refused requests (401 or 403)"
+        )
         limits.members.check(principal.member)
     else:
         limits.anonymous.check(request.remote or "unknown")
-    return await handler(request)
+    if (request.method, route_template(request)) in EXPENSIVE:
+        limits.expensive.check(caller_of(request))
+    try:
+        return await handler(request)
+    except errors.PermissionDenied:
+        if principal.member is not None:
+            limits.auth_failures.add(f"member:{principal.member}")
+        raise
 
 
 @web.middleware

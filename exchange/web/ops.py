@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from exchange.config import Settings
 from exchange.errors import ExchangeError, NotAuthenticated, NotFound
 from exchange.services.metrics import CONTENT_TYPE, UNMATCHED_ROUTE, Metrics
-from exchange.web.keys import SERVICES, SETTINGS
+from exchange.web.keys import RATE_LIMITS, SERVICES, SETTINGS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 METRICS = web.AppKey("metrics", Metrics)
@@ -152,10 +152,21 @@ async def metrics_gate(request: web.Request, handler: Handler) -> web.StreamResp
     port too, goes on; the metrics port serves nothing but ``/metrics`` and the health checks."""
     settings = request.app[SETTINGS]
     on_metrics_port = _on_metrics_port(request, settings)
-    if request.path == METRICS_PATH:
-        if on_metrics_port or _operator_token(request, settings):
+    if request.path == METRICS_PATH and request.method in ("GET", "HEAD"):
+        # other methods go on to the router, which answers 405 with Allow
+        if on_metrics_port:
             return await metrics(request)  # not through member authentication
+        # a wrong operator token is a failed authentication like a wrong member token
+        limits = request.app[RATE_LIMITS]
+        address = f"address:{request.remote or 'unknown'}"
+        given = "Authorization" in request.headers
+        if given and settings.metrics_token is not None:
+            limits.auth_failures.refuse_if_over(address, "failed authentications")
+        if _operator_token(request, settings):
+            return await metrics(request)
         if settings.metrics_token is not None:
+            if given:
+                limits.auth_failures.add(address)
             raise NotAuthenticated("/metrics needs the operator token")
         raise NotFound("no such path")
     if on_metrics_port and request.path not in ("/healthz", "/readyz"):

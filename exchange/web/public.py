@@ -3,7 +3,8 @@
 ``GET /`` lists bulletins newest first (``?q=`` words, ``?type=`` a report type, ``?page=``),
 ``GET /bulletins/{id}`` shows one, ``GET /feeds/atom.xml`` and ``GET /feeds/feed.json`` carry
 the newest ones. What they show comes from ``PublicService`` (the anonymous reader of the
-``public`` collection); every response carries a strict Content-Security-Policy, and every
+``public`` collection); every response carries a strict Content-Security-Policy
+(exchange.web.security), and every
 value is escaped by the templates (Markdown is rendered without raw HTML, then sanitised).
 """
 
@@ -34,19 +35,6 @@ STATIC = Path(__file__).parent / "static"
 ATOM = "application/atom+xml"
 JSON_FEED = "application/feed+json"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
-SECURITY_HEADERS = {
-    # No script at all, styles from this origin only, nothing framed or framing.
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-}
 MAX_QUERY = 200
 
 
@@ -94,13 +82,6 @@ def setup(app: web.Application) -> None:
     env.filters["date"] = _date
     env.filters["iso"] = _iso
     app.add_routes(routes)
-    app.on_response_prepare.append(_security_headers)
-
-
-async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path == "/" or request.path.startswith(("/bulletins/", "/feeds/", "/static/")):
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
 
 
 def base_url(request: web.Request) -> str:
@@ -120,7 +101,8 @@ def _html(
 
 
 def _page_number(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) < 7 else 1
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    return max(1, int(text)) if text.isascii() and text.isdigit() and len(text) < 7 else 1
 
 
 @routes.get("/", name="index")

@@ -28,6 +28,7 @@ from exchange.logs import configure_logging
 from exchange.services.metrics import MULTIPROC_ENV, mark_process_dead, multiprocess_dir
 from exchange.store.base import open_store
 from exchange.web.guard import start_sites
+from exchange.web.security import tls_context
 
 
 def _check_processes(settings: Settings) -> int:
@@ -89,13 +90,15 @@ def serve(settings: Settings) -> int:
     # Migrate once, before any worker starts, so workers never race on the schema.
     asyncio.run(_migrate(settings))
     _check_port_free(settings.host, settings.port)
+    tls_context(settings)  # unreadable or mismatched TLS files: one line, before any worker
+    scheme = "https" if settings.tls else "http"
     sys.stderr.write(
-        f"exchange: serving http://{settings.host}:{settings.port}/taxii2/ "
+        f"exchange: serving {scheme}://{settings.host}:{settings.port}/taxii2/ "
         f"with {settings.workers} worker(s), database {settings.db}\n"
     )
     if settings.metrics_port is not None:
         sys.stderr.write(
-            f"exchange: metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics\n"
+            f"exchange: metrics on {scheme}://{settings.metrics_host}:{settings.metrics_port}/metrics\n"
         )
     if settings.workers == 1:
         _run_worker(settings, reuse_port=False)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import orjson
 from aiohttp import web
 
 from exchange.errors import InvalidInput, NotAuthenticated, PermissionDenied, TooLarge
+from exchange.models import Status
 from exchange.services.read import Collection, PageResult, find_collection, visible_collections
 from exchange.taxii.envelope import envelope_bytes
 from exchange.taxii.media import STIX, TAXII, check_accept, check_content_type
 from exchange.web.keys import SERVICES, SETTINGS, principal_of
+from exchange.web.middleware import note_refusal
 
 API_ROOT = "/api/v1/"
 routes = web.RouteTableDef()
@@ -158,6 +161,8 @@ async def add_objects(request: web.Request) -> web.Response:
     anonymous = _anonymous(request.query.getall("anonymous", []))
     body = await request.read()  # aiohttp stops reading past client_max_size (chunked too)
     result = await request.app[SERVICES].publish.publish(principal, body, anonymous)
+    if result.failure_count:
+        note_refusal(request, 202, refused_objects(result))
     return taxii_response(result.to_taxii(), status=202)
 
 
@@ -169,6 +174,19 @@ def _anonymous(values: Sequence[str]) -> bool | None:
     if len(values) > 1 or values[0] not in ("true", "false"):
         raise InvalidInput("anonymous takes one value, true or false")
     return values[0] == "true"
+
+
+def refused_objects(result: Status) -> str:
+    """What the audit log says of an envelope's refused objects: how many, by refusal code
+    (the codes only: an object's message may quote what it held)."""
+    codes = Counter(
+        f.message[1 : f.message.index("]")]
+        if f.message.startswith("[") and "]" in f.message
+        else "other"
+        for f in result.failures
+    )
+    by_code = ", ".join(f"{code} x{n}" for code, n in sorted(codes.items()))
+    return f"{result.failure_count} of {result.total_count} objects refused: {by_code}"
 
 
 @routes.get(API_ROOT + "collections/{collection}/objects/{object_id}/")

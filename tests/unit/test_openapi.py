@@ -30,7 +30,7 @@ OPERATIONS = {"get", "put", "post", "delete", "options", "head", "patch", "trace
 PATH_ITEM_KEYS = OPERATIONS | {"$ref", "summary", "description", "servers", "parameters"}
 STATUS_KEY = re.compile(r"^([1-5][0-9]{2}|[1-5]XX|default)$")
 TAXII = "application/taxii+json;version=2.1"
-ERROR_STATUSES = {"400", "401", "403", "404", "406", "413", "415", "422", "429", "503"}
+ERROR_STATUSES = {"400", "401", "403", "404", "406", "408", "413", "415", "422", "429", "503"}
 
 
 # --- loading and walking ---------------------------------------------------------------------
@@ -262,6 +262,48 @@ def test_taxii_operations_document_their_errors(spec: dict[str, Any]) -> None:
             assert "406" in operation["responses"], (method, path)
         if "{collection}" in path:
             assert "404" in operation["responses"], (method, path)
+
+
+def test_every_operation_documents_limits_and_failures(spec: dict[str, Any]) -> None:
+    """Any request may be rate-limited (429) or meet an internal error (500); one with a body
+    may be too slow (408) or too large (413)."""
+    for path, method, operation in operations(spec):
+        responses = set(operation["responses"])
+        assert {"429", "500"} <= responses, (method, path)
+        if "requestBody" in operation:
+            assert {"408", "413"} <= responses, (method, path)
+
+
+def test_every_response_has_a_schema(spec: dict[str, Any]) -> None:
+    """Every answer with a body documents, for each media type, the schema of that body (the
+    checks of live answers and schemathesis compare against it); only a DELETE's 200 and a
+    feed's 304 have no body."""
+    bodiless = {
+        ("delete", "/api/v1/collections/{collection}/objects/{object_id}/", "200"),
+        ("get", "/feeds/atom.xml", "304"),
+        ("get", "/feeds/feed.json", "304"),
+    }
+    for path, method, operation in operations(spec):
+        for status, raw in operation["responses"].items():
+            content = deref(spec, raw).get("content")
+            if (method, path, status) in bodiless:
+                assert not content, (method, path, status)
+                continue
+            assert content, (method, path, status)
+            for media, entry in content.items():
+                assert isinstance(entry.get("schema"), dict), (method, path, status, media)
+
+
+def test_the_security_headers_are_described(spec: dict[str, Any]) -> None:
+    from exchange.web.security import EVERY_RESPONSE, HSTS
+
+    description = spec["info"]["description"]
+    for name in [*EVERY_RESPONSE, "Content-Security-Policy", "Strict-Transport-Security"]:
+        if name == "Cross-Origin-Resource-Policy":
+            continue
+        assert f"`{name}" in description, name
+    assert HSTS.startswith("max-age=")
+    assert "Cache-Control: no-store" in description
 
 
 # --- the spec and the application ------------------------------------------------------------
