@@ -44,7 +44,6 @@ from exchange.crypto import (
     object_leaf_hash,
     seal,
     signature_block,
-    signature_block_problem,
     unseal,
     verify_json,
 )
@@ -70,6 +69,7 @@ from exchange.services.publish import (
     SharingCheck,
     StructureCheck,
     run_cpu_stage,
+    well_formed_signature,
 )
 from exchange.stix.types import is_observable
 from exchange.stix.validate import ValidatorName
@@ -314,13 +314,8 @@ class PeerSignatureCheck:
         keys = await self.store.peers.peer_keys(self.peer, sorted(key_ids))
         local: dict[str, bool] = {}
         for c in live:
-            block = signature_block(c.value)
+            block = well_formed_signature(c)
             if block is None:
-                c.refuse(RefusalCode.UNSIGNED, "unsigned: the object has no signature extension")
-                continue
-            problem = signature_block_problem(block)
-            if problem is not None:
-                c.refuse(RefusalCode.SIGNATURE_EXTENSION_INVALID, problem)
                 continue
             key_id = str(block.get("key_id"))
             if key_id not in local:

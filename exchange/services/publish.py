@@ -234,6 +234,20 @@ class StructureCheck:
                         c.refuse(RefusalCode.INVALID_TIMESTAMP, exc.message)
 
 
+def well_formed_signature(c: Candidate) -> dict[str, Any] | None:
+    """The candidate's signature extension when it has one that is well formed; else the
+    candidate is refused (unsigned, or a malformed extension) and None is returned."""
+    block = signature_block(c.value)
+    if block is None:
+        c.refuse(RefusalCode.UNSIGNED, "unsigned: the object has no signature extension")
+        return None
+    problem = signature_block_problem(block)
+    if problem is not None:
+        c.refuse(RefusalCode.SIGNATURE_EXTENSION_INVALID, problem)
+        return None
+    return block
+
+
 async def run_cpu_stage(
     items: list[Candidate], executor: Executor | None, validator: ValidatorName
 ) -> None:
@@ -275,13 +289,8 @@ class SignatureCheck:
                     "TLP 2.0 marking definitions are built into the exchange; do not post them",
                 )
                 continue
-            block = signature_block(c.value)
+            block = well_formed_signature(c)
             if block is None:
-                c.refuse(RefusalCode.UNSIGNED, "unsigned: the object has no signature extension")
-                continue
-            problem = signature_block_problem(block)
-            if problem is not None:
-                c.refuse(RefusalCode.SIGNATURE_EXTENSION_INVALID, problem)
                 continue
             key_id = block.get("key_id")
             if not isinstance(key_id, str):
