@@ -29,6 +29,7 @@ from exchange.models import (
     TokenScope,
 )
 from exchange.policy import TLP_MARKING_IDS, parse_audience_entries
+from exchange.schemas import DEFINITIONS_AUTHOR
 from exchange.services.access import Access
 from exchange.services.auth import AuthService
 from exchange.services.publish import PublishService
@@ -253,7 +254,10 @@ class MemberService:
         if identity == self.publish.exchange_identity:
             return "the exchange"
         anonymous = self.publish.anonymous
-        return "anonymous source" if anonymous and identity == anonymous.identity else None
+        if anonymous and identity == anonymous.identity:
+            return "anonymous source"
+        # The extension definitions name the project as their creator (schemas/).
+        return "extension definitions" if identity == DEFINITIONS_AUTHOR else None
 
     async def _inbound_values(self, field: str, values: list[str]) -> list[str]:
         """The values of an inbound rule, checked and normalised (a publisher's identity)."""

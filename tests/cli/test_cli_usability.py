@@ -428,6 +428,9 @@ def test_explain_summary(make_member: Any) -> None:
     assert summary["member"] == b.id and summary["name"] == "CERT-B"
     pubs = {p["name"]: p["objects"] for p in summary["by_publisher"]}
     assert pubs["CERT-A"] == 3 and pubs["CERT-B"] == 1
+    # the exchange's own publishers are named too: no bare identity in the summary
+    assert pubs["the exchange"] >= 1 and pubs["extension definitions"] >= 1
+    assert None not in pubs
     assert summary["by_tlp"]["clear"] >= 2 and summary["by_tlp"]["red"] == 0
     assert summary["objects"] == sum(summary["by_tlp"].values())
 

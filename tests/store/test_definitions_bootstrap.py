@@ -54,3 +54,12 @@ async def test_signed_definitions_of_earlier_releases_give_way(
     facts = await again.store.objects.object_facts(next(iter(SHIPPED)))
     assert sorted(f.deleted for f in facts) == [False, True]  # kept, withdrawn from reads
     await again.store.close()
+
+
+def test_the_definitions_name_their_author_as_the_code_does() -> None:
+    import json
+
+    from exchange.schemas import DEFINITIONS_AUTHOR, definitions_text
+
+    authors = {d["created_by_ref"] for d in json.loads(definitions_text())}
+    assert authors == {DEFINITIONS_AUTHOR}
