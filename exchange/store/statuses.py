@@ -48,7 +48,10 @@ class SqlStatuses:
             return
         async with self.db.transaction(write=True) as tx:
             # Only versions still held: the ledger writes in batches, and a retention purge
-            # between a read and its batch must not leave records of what it removed.
+            # between a read and its batch must not leave records of what it removed. The
+            # purge holds the ingest lock; taking it here too orders the two (on PostgreSQL a
+            # purge committing while this runs would otherwise leave this batch's rows).
+            await self.db.lock_ingest(tx)
             await tx.executemany(
                 "INSERT INTO deliveries (member, stix_id, version, delivered)"
                 " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM objects o"
