@@ -253,3 +253,14 @@ def relationship(source: str, target: str, tlp: str = "green") -> dict[str, Any]
         "target_ref": target,
         "object_marking_refs": [TLP[tlp]],
     }
+
+
+def within_one_rate_window(seconds: float = 15.0) -> None:
+    """Wait, when needed, until ``seconds`` remain of the current one-minute rate-limit
+    window: the limits count per fixed window (``exchange.services.ratelimit``), so a burst
+    that a test expects to be limited must not straddle two of them."""
+    import time
+
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.05)

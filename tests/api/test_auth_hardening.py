@@ -20,7 +20,15 @@ from exchange.crypto import self_signed_certificate
 from exchange.models import AuditOutcome
 from exchange.services.audit import RefusalAudit
 from tests.api.conftest import post_objects, post_raw
-from tests.conftest import TAXII, LiveServer, cli_json, free_port, indicator, run_cli
+from tests.conftest import (
+    TAXII,
+    LiveServer,
+    cli_json,
+    free_port,
+    indicator,
+    run_cli,
+    within_one_rate_window,
+)
 
 OBJECTS = "collections/bulletins/objects/"
 
@@ -72,6 +80,7 @@ def test_failed_authentication_is_limited_per_address(
     guarded: LiveServer, make_member: Any
 ) -> None:
     member = make_member()
+    within_one_rate_window()
     codes = [taxii_get(guarded, "collections/", "wrong-token").status_code for _ in range(3)]
     assert codes == [401] * 3
     refused = taxii_get(guarded, "collections/", "another-guess")
@@ -91,6 +100,7 @@ def test_refusals_are_limited_per_member(db_url: str, make_member: Any) -> None:
     server = live(db_url, auth_failures_per_minute=3)
     try:
         body = json.dumps({"objects": [reader.sign(indicator("green"))]})
+        within_one_rate_window()
         codes = [post_raw(server, reader.token, body).status_code for _ in range(3)]
         assert codes == [403] * 3
         refused = taxii_get(server, "collections/", reader.token)
@@ -103,6 +113,7 @@ def test_refusals_are_limited_per_member(db_url: str, make_member: Any) -> None:
 
 def test_expensive_requests_have_their_own_limit(guarded: LiveServer, make_member: Any) -> None:
     member = make_member()
+    within_one_rate_window()
     for _ in range(2):
         post_objects(guarded, member.token, [member.sign(indicator("green"))])
     refused = post_raw(
@@ -318,6 +329,7 @@ def test_stop_writes_what_was_buffered(db_url: str) -> None:
 def test_operator_token_guesses_count_as_failed_authentication(db_url: str) -> None:
     server = live(db_url, auth_failures_per_minute=2, metrics_token="operator-token-long-enough")
     try:
+        within_one_rate_window()
         guesses = [
             requests.get(
                 server.url + "/metrics", headers={"Authorization": "Bearer guess"}, timeout=10
