@@ -89,9 +89,13 @@ class LiveServer:
         self.runner, _sites = await start_sites(create_app(settings), settings)
 
     def stop(self) -> None:
+        # Idempotent: a test that stops a server on purpose may meet its cleanup again, and a
+        # stopped loop would never run a second cleanup.
         if self.runner is not None:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+            runner, self.runner = self.runner, None
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), self.loop).result(60)
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 
 
