@@ -51,7 +51,6 @@ from exchange.errors import ExchangeError, InvalidInput, PeerMisbehaving, Refusa
 from exchange.models import (
     InsertOutcome,
     Key,
-    NewObject,
     Peer,
     PeerKey,
     PeerProof,
@@ -68,7 +67,9 @@ from exchange.services.publish import (
     InsertListener,
     SharingCheck,
     StructureCheck,
+    new_object,
     run_cpu_stage,
+    version_time,
     well_formed_signature,
 )
 from exchange.stix.types import is_observable
@@ -392,49 +393,6 @@ class StaysHomeCheck:
                 c.audience_entries = imported_entries(c.audience_entries)
 
 
-def _imported(c: Candidate) -> NewObject:
-    value = c.value
-    version = c.version_text
-    created = value.get("created")
-    ends: tuple[str, ...] = ()
-    if value.get("type") == "relationship":
-        ends = tuple(
-            r for r in (value.get("source_ref"), value.get("target_ref")) if isinstance(r, str)
-        )
-    elif value.get("type") == "sighting":
-        refs = [
-            value.get("sighting_of_ref"),
-            *value.get("observed_data_refs", []),
-            *value.get("where_sighted_refs", []),
-        ]
-        ends = tuple(r for r in refs if isinstance(r, str))
-    return NewObject(
-        stix_id=c.stix_id,
-        type=str(value["type"]),
-        spec_version=str(value.get("spec_version", "2.1")),
-        version=normalise_ts(version) if version else "",
-        version_text=version,
-        created=normalise_ts(created) if isinstance(created, str) else None,
-        author_identity=c.author_identity,
-        poster_member=None,
-        tlp=c.tlp,
-        audience=c.audience,
-        ends=ends,
-        markings=tuple(value.get("object_marking_refs", []) or []),
-        audience_entries=c.audience_entries,
-        key_id=c.key.key_id if c.key is not None else None,
-        body=c.raw.text,
-    )
-
-
-def _version_of(raw: RawObject) -> str | None:
-    value = raw.value if isinstance(raw.value, dict) else {}
-    for name in ("modified", "created"):
-        if isinstance(value.get(name), str):
-            return str(value[name])
-    return None
-
-
 def _problem(items: list[str], message: str) -> tuple[str, ...]:
     line = f"{format_ts(now())} {message}"
     kept = [p for p in items if p.split(" ", 1)[-1] != message]
@@ -738,7 +696,7 @@ class Importer:
             problems=tuple(problems),
         )
         results = await self.store.peers.import_batch(
-            peer.name, [_imported(c) for c in accepted], kept, progress
+            peer.name, [new_object(c, None) for c in accepted], kept, progress
         )
         inserted = [r for r in results if r.outcome is InsertOutcome.INSERTED]
         if inserted:
@@ -779,7 +737,7 @@ class Importer:
         """Verified inclusion proofs under ``head``, by (id, normalised version)."""
         wanted: dict[tuple[str, str], RawObject] = {}
         for r in raws:
-            version = _version_of(r)
+            version = version_time(r.value) if isinstance(r.value, dict) else None
             stix_id = r.value.get("id") if isinstance(r.value, dict) else None
             if isinstance(stix_id, str) and version:
                 try:

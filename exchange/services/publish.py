@@ -168,11 +168,37 @@ def _ends(value: dict[str, Any]) -> tuple[str, ...]:
     return tuple(r for r in refs if isinstance(r, str))
 
 
-def _version_time(value: dict[str, Any]) -> str | None:
+def version_time(value: dict[str, Any]) -> str | None:
+    """The version an object writes for itself: ``modified``, else ``created``."""
     for name in ("modified", "created"):
         if isinstance(value.get(name), str):
             return str(value[name])
     return None
+
+
+def new_object(c: Candidate, poster_member: str | None) -> NewObject:
+    """The row to store for an accepted candidate; ``poster_member`` is ``None`` for an
+    object imported from a peer (no local member posted it)."""
+    value = c.value
+    version = c.version_text
+    created = value.get("created")
+    return NewObject(
+        stix_id=c.stix_id,
+        type=str(value["type"]),
+        spec_version=str(value.get("spec_version", "2.1")),
+        version=normalise_ts(version) if version else "",
+        version_text=version,
+        created=normalise_ts(created) if isinstance(created, str) else None,
+        author_identity=c.author_identity,
+        poster_member=poster_member,
+        tlp=c.tlp,
+        audience=c.audience,
+        ends=_ends(value),
+        markings=tuple(value.get("object_marking_refs", []) or []),
+        audience_entries=c.audience_entries,
+        key_id=c.key.key_id if c.key is not None else None,
+        body=c.raw.text,
+    )
 
 
 def _signing_key_id(value: dict[str, Any]) -> str | None:
@@ -226,7 +252,7 @@ class StructureCheck:
                 c.refuse(RefusalCode.INVALID_STRUCTURE, reason)
             else:
                 c.value = c.raw.value
-                version = _version_time(c.value)
+                version = version_time(c.value)
                 if version is not None:
                     try:
                         normalise_ts(version)
@@ -326,7 +352,7 @@ class SignatureCheck:
                     f"key {key_id} is not a key of {author_ref} (created_by_ref)",
                 )
                 continue
-            when = _version_time(c.value)
+            when = version_time(c.value)
             at = parse_ts(when) if when else now()
             problem = key_window_problem(key, at)
             if problem is not None:
@@ -669,7 +695,7 @@ class PublishService:
 
         # Objects and their status resource commit in one transaction (or not at all); the
         # listeners (streams, metrics) hear of them only after that commit.
-        news = [self._new(c, poster) for c in accepted]
+        news = [new_object(c, poster.member) for c in accepted]
         if held:
             items = [
                 ReviewItem(
@@ -677,10 +703,10 @@ class PublishService:
                     member=str(poster.member),
                     status_id=status_id,
                     stix_id=c.stix_id,
-                    version=self._new(c, poster).version,
+                    version=new_object(c, poster.member).version,
                     findings=c.review,
                     submitted_at=requested,
-                    object=self._new(c, poster),
+                    object=new_object(c, poster.member),
                 )
                 for c in held
             ]
@@ -706,7 +732,7 @@ class PublishService:
             await sealer.seal(
                 poster.member,
                 str(accepted[0].author_identity),
-                [(c.value, c.raw.text, self._new(c, poster)) for c in accepted],
+                [(c.value, c.raw.text, new_object(c, poster.member)) for c in accepted],
             )
             if accepted
             else []
@@ -809,28 +835,6 @@ class PublishService:
             successes=tuple(successes),
             failure_count=len(failures),
             failures=tuple(failures),
-        )
-
-    def _new(self, c: Candidate, poster: Principal) -> NewObject:
-        value = c.value
-        version = c.version_text
-        created = value.get("created")
-        return NewObject(
-            stix_id=c.stix_id,
-            type=str(value["type"]),
-            spec_version=str(value.get("spec_version", "2.1")),
-            version=normalise_ts(version) if version else "",
-            version_text=version,
-            created=normalise_ts(created) if isinstance(created, str) else None,
-            author_identity=c.author_identity,
-            poster_member=poster.member,
-            tlp=c.tlp,
-            audience=c.audience,
-            ends=_ends(value),
-            markings=tuple(value.get("object_marking_refs", []) or []),
-            audience_entries=c.audience_entries,
-            key_id=c.key.key_id if c.key is not None else None,
-            body=c.raw.text,
         )
 
     async def store_definitions(self, definitions: Sequence[RawObject]) -> list[InsertResult]:
