@@ -7,15 +7,19 @@ import asyncio
 import contextlib
 import io
 import json
+import os
+import secrets
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from aiohttp import web
 
 from exchange.app import create_app
@@ -40,6 +44,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def until(check: Callable[[], Any], seconds: float = 20.0) -> Any:
+    """Poll ``check`` until it returns something true or ``seconds`` pass; its last value.
+    Tests wait for a state this way, never by sleeping a guessed time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def serving_within(port: int, seconds: float = 60.0) -> None:
+    """Wait for an ``exchange serve`` process to answer discovery on ``port``."""
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/taxii2/", timeout=1).ok
+        except requests.ConnectionError:
+            return False
+
+    if not until(answers, seconds):
+        raise AssertionError("the server did not start")
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -114,6 +142,58 @@ def new_sqlite_db(path: Path) -> str:
     return url
 
 
+PG_ENV = "EXCHANGE_TEST_PG_DSN"
+# The stores every store-dependent test runs on: ``@pytest.fixture(params=STORES)``.
+STORES = ("sqlite", "postgres")
+
+
+def pg_dsn() -> str:
+    """The test PostgreSQL server. Without it a test is skipped, but under CI it fails: the
+    PostgreSQL tests must run there, never skip."""
+    dsn = os.environ.get(PG_ENV, "").strip()
+    if not dsn:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{PG_ENV} is not set under CI: the PostgreSQL tests must run there")
+        pytest.skip(f"{PG_ENV} not set: the PostgreSQL tests need a server")
+    return dsn
+
+
+async def pg_fetchval(dsn: str, statement: str, *args: Any) -> Any:
+    """One statement on a connection of its own; its first value."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(statement, *args)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A database URL for a fresh, empty schema on the test server, dropped afterwards."""
+    dsn = pg_dsn()
+    schema = f"t_{secrets.token_hex(8)}"
+    asyncio.run(pg_fetchval(dsn, f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
+    finally:
+        asyncio.run(pg_fetchval(dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+@contextlib.contextmanager
+def fresh_database(store: str, tmp_path: Path) -> Iterator[str]:
+    """A new, migrated exchange database on ``store`` (one of STORES): a file under
+    ``tmp_path`` on SQLite, a schema of its own on PostgreSQL."""
+    if store == "sqlite":
+        yield new_sqlite_db(tmp_path / "exchange.db")
+        return
+    with fresh_pg_schema() as url:
+        code, _, err = run_cli("admin", "migrate", "--db", url)
+        assert code == 0, err
+        yield url
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return new_sqlite_db(tmp_path / "exchange.db")
@@ -148,19 +228,16 @@ class TestMember:
         return sign_object(dict(obj, created_by_ref=self.identity), self.key)
 
 
-def register_member(
+def add_member_cli(
     db_url: str,
-    folder: Path,
-    name: str | None = None,
+    name: str = "CERT-A",
+    *,
     kind: str = "government",
     sector: str = "government",
     economy: str = "DE",
-    read_only: bool = False,
-) -> TestMember:
-    """A member registered as an administrator would, with a token and a signing key (its
-    private key written to ``folder``)."""
-    name = name or f"member-{uuid.uuid4().hex[:8]}"
-    m = cli_json(
+) -> dict[str, Any]:
+    """``exchange admin member add`` through ``main(argv)``: the member as the CLI prints it."""
+    return cli_json(
         "admin",
         "member",
         "add",
@@ -175,6 +252,21 @@ def register_member(
         "--economy",
         economy,
     )
+
+
+def register_member(
+    db_url: str,
+    folder: Path,
+    name: str | None = None,
+    kind: str = "government",
+    sector: str = "government",
+    economy: str = "DE",
+    read_only: bool = False,
+) -> TestMember:
+    """A member registered as an administrator would, with a token and a signing key (its
+    private key written to ``folder``)."""
+    name = name or f"member-{uuid.uuid4().hex[:8]}"
+    m = add_member_cli(db_url, name, kind=kind, sector=sector, economy=economy)
     flags = ["--read-only"] if read_only else []
     t = cli_json("admin", "token", "issue", m["id"], "--db", db_url, *flags)
     key_path = folder / f"{m['id']}.pem"

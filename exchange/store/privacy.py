@@ -63,10 +63,6 @@ def _sealed(row: Row) -> SealedRecord:
     )
 
 
-def _int_chunks(items: list[int], size: int) -> list[list[int]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 def _delivery(row: Row) -> Delivery:
     return Delivery(member=row[0], stix_id=row[1], version=row[2], delivered=row[3])
 
@@ -274,7 +270,7 @@ class SqlPrivacy:
         async with self.db.transaction(write=True) as tx:
             await self.db.lock_ingest(tx)
             touched: list[str] = []
-            for chunk in _int_chunks(list(dict.fromkeys(seqs)), 500):
+            for chunk in chunks(list(dict.fromkeys(seqs)), 500):
                 marks = ", ".join("?" for _ in chunk)
                 rows = await tx.fetchall(
                     f"SELECT seq, stix_id, version FROM objects WHERE seq IN ({marks})", chunk

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from exchange.models import (
     Key,
@@ -17,6 +17,8 @@ from exchange.models import (
     TokenScope,
 )
 from exchange.timeutil import parse_ts
+
+_Item = TypeVar("_Item")
 
 Row = Sequence[Any]
 
@@ -119,5 +121,5 @@ async def refresh_heads(tx: Tx, stix_ids: Sequence[str]) -> None:
     )
 
 
-def chunks(items: list[str], size: int) -> list[list[str]]:
+def chunks(items: list[_Item], size: int) -> list[list[_Item]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

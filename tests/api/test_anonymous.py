@@ -23,18 +23,18 @@ from tests.api.conftest import assert_stix_valid, failures, get, post_raw
 from tests.api.test_sharing_leaks import every_path
 from tests.api.test_stream import session, stream
 from tests.conftest import (
+    STORES,
     TAXII,
     TLP,
     LiveServer,
     audience_marking,
     cli_json,
     free_port,
+    fresh_database,
     indicator,
-    new_sqlite_db,
     relationship,
     run_cli,
 )
-from tests.store.test_notify_pg import fresh_pg_schema
 
 if TYPE_CHECKING:
     from tests.conftest import TestMember
@@ -43,12 +43,9 @@ ANONYMISED = "extension-definition--f5f0c88e-8781-48d4-afda-5568cc69516c"
 OBJECTS = "collections/bulletins/objects/"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield new_sqlite_db(tmp_path / "exchange.db")
-        return
-    with fresh_pg_schema() as url:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -26,19 +26,22 @@ import requests
 
 from exchange.crypto import verify_object_signature
 from tests.api.test_durability import serve
-from tests.conftest import TAXII, cli_json, free_port, indicator, new_sqlite_db
-from tests.store.test_notify_pg import fresh_pg_schema
+from tests.conftest import (
+    STORES,
+    TAXII,
+    cli_json,
+    free_port,
+    fresh_database,
+    indicator,
+)
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 KILLS = 3
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield new_sqlite_db(tmp_path / "exchange.db")
-        return
-    with fresh_pg_schema() as url:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 

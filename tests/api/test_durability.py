@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from tests.conftest import TAXII, free_port, indicator
+from tests.conftest import TAXII, free_port, indicator, serving_within
 
 HEADERS = {"Accept": TAXII, "Content-Type": TAXII}
 
@@ -29,15 +29,7 @@ def serve(db_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/taxii2/", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the server did not start")
+        serving_within(port)
         yield proc
     finally:
         if proc.poll() is None:

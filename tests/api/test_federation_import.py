@@ -5,10 +5,9 @@ Everything is asked through public interfaces: HTTP with real clients, and the C
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -26,10 +25,8 @@ from tests.conftest import (
     new_sqlite_db,
     register_member,
     run_cli,
+    until,
 )
-
-if TYPE_CHECKING:
-    pass
 
 OBJECTS = "collections/bulletins/objects/"
 PULL = 0.3
@@ -56,15 +53,6 @@ def servers(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, LiveServer]]]
     yield make
     for live in started:
         live.stop()
-
-
-def until(check: Callable[[], Any], seconds: float = 20.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def ids(server: LiveServer, token: str) -> set[str]:

@@ -18,17 +18,17 @@ import pytest
 from tests.api.conftest import get, post_objects, successes
 from tests.api.test_stream import session, stream
 from tests.conftest import (
+    STORES,
     TLP,
     LiveServer,
     audience_marking,
     cli_json,
+    fresh_database,
     indicator,
-    new_sqlite_db,
     register_member,
     relationship,
     run_cli,
 )
-from tests.store.test_notify_pg import fresh_pg_schema
 
 if TYPE_CHECKING:
     from tests.conftest import TestMember
@@ -36,13 +36,9 @@ if TYPE_CHECKING:
 OBJECTS = "collections/bulletins/objects/"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield new_sqlite_db(tmp_path / "exchange.db")
-        return
-    with fresh_pg_schema() as url:
-        assert run_cli("admin", "migrate", "--db", url)[0] == 0
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -23,20 +23,23 @@ from tests.api.conftest import (
     successes,
 )
 from tests.api.test_stream import new_members, session, stream
-from tests.conftest import TAXII, LiveServer, free_port, indicator
-from tests.store.test_notify_pg import fresh_pg_schema
+from tests.conftest import (
+    STORES,
+    TAXII,
+    LiveServer,
+    free_port,
+    fresh_database,
+    indicator,
+)
 
 OBJECTS = "collections/bulletins/objects/"
 MANIFEST = "collections/bulletins/manifest/"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     """Every test here runs on both stores (a fresh schema per test on PostgreSQL)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'exchange.db'}"
-        return
-    with fresh_pg_schema() as url:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,15 @@ import requests
 
 from exchange.config import Settings
 from tests.api.conftest import assert_taxii_error, get, post_objects, post_raw
-from tests.conftest import LiveServer, free_port, indicator, new_sqlite_db, register_member
-from tests.store.test_notify_pg import fresh_pg_schema
+from tests.conftest import (
+    LiveServer,
+    free_port,
+    fresh_pg_schema,
+    indicator,
+    new_sqlite_db,
+    register_member,
+    until,
+)
 
 
 class Relay:
@@ -107,15 +113,6 @@ def through(url: str, port: int) -> str:
     parts = urlsplit(url)
     netloc = (parts.username + "@" if parts.username else "") + f"127.0.0.1:{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def until(check: Any, seconds: float = 20.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def test_postgresql_going_away_answers_503_and_heals_without_a_restart(

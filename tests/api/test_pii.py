@@ -17,18 +17,23 @@ from exchange.config import Settings
 from exchange.crypto import sign_object
 from tests.api.conftest import failures, get, post_objects
 from tests.api.test_sharing_leaks import every_path
-from tests.conftest import TLP, LiveServer, cli_json, free_port, indicator, new_sqlite_db, run_cli
-from tests.store.test_notify_pg import fresh_pg_schema
+from tests.conftest import (
+    STORES,
+    TLP,
+    LiveServer,
+    cli_json,
+    free_port,
+    fresh_database,
+    indicator,
+    run_cli,
+)
 
 INTENDED = "extension-definition--96bde4db-0e76-40fa-a947-62696de3c661"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield new_sqlite_db(tmp_path / "exchange.db")
-        return
-    with fresh_pg_schema() as url:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from tests.conftest import TAXII, free_port, indicator
+from tests.conftest import TAXII, free_port, indicator, serving_within
 
 EXE = str(Path(sys.executable).parent / "exchange")
 
@@ -54,15 +54,7 @@ def serving(db_url: str, port: int, *extra: str) -> Iterator[subprocess.Popen[by
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/taxii2/", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the server did not start")
+        serving_within(port)
         yield proc
     finally:
         if proc.poll() is None:

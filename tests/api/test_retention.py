@@ -17,23 +17,20 @@ from exchange.config import Settings
 from tests.api.conftest import get, post_objects, restricted, ts
 from tests.api.test_sharing_leaks import every_path
 from tests.conftest import (
+    STORES,
     TAXII,
     LiveServer,
     cli_json,
     free_port,
+    fresh_database,
     indicator,
-    new_sqlite_db,
     run_cli,
 )
-from tests.store.test_notify_pg import fresh_pg_schema
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield new_sqlite_db(tmp_path / "exchange.db")
-        return
-    with fresh_pg_schema() as url:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -21,26 +21,23 @@ import requests
 from tests.api.conftest import failures, get, post_objects, successes
 from tests.api.test_stream import session, stream
 from tests.conftest import (
+    STORES,
     LiveServer,
     audience_marking,
     cli_json,
+    fresh_database,
     indicator,
-    new_sqlite_db,
     stamp,
 )
-from tests.store.test_notify_pg import fresh_pg_schema
 
 OBJECTS = "collections/bulletins/objects/"
 MANIFEST = "collections/bulletins/manifest/"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     """Every test here runs on both stores (a fresh schema per test on PostgreSQL)."""
-    if request.param == "sqlite":
-        yield new_sqlite_db(tmp_path / "exchange.db")
-        return
-    with fresh_pg_schema() as url:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 

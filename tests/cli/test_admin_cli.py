@@ -5,30 +5,16 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from exchange.crypto import SigningKey
-from tests.conftest import cli_json, run_cli
+from tests.conftest import add_member_cli, cli_json, run_cli
 
 
-def add_member(db: str, name: str = "CERT-A", **kw: str) -> dict[str, object]:
-    args = {"kind": "government", "sector": "government", "economy": "DE", **kw}
-    return cli_json(
-        "admin",
-        "member",
-        "add",
-        "--db",
-        db,
-        "--name",
-        name,
-        "--kind",
-        args["kind"],
-        "--sector",
-        args["sector"],
-        "--economy",
-        args["economy"],
-    )
+def add_member(db: str, name: str = "CERT-A", **kw: str) -> dict[str, Any]:
+    return add_member_cli(db, name, **kw)
 
 
 def test_member_commands(db_url: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.cli.test_explain_cli import publish
-from tests.conftest import LiveServer, cli_json, indicator, run_cli
+from tests.conftest import LiveServer, add_member_cli, cli_json, indicator, run_cli
 
 
 def one_line_error(code: int, out: str, err: str, expected: int = 1) -> str:
@@ -26,22 +26,7 @@ def one_line_error(code: int, out: str, err: str, expected: int = 1) -> str:
 
 
 def member(db: str, name: str = "CERT-A", **kw: str) -> dict[str, Any]:
-    args = {"kind": "government", "sector": "government", "economy": "DE", **kw}
-    return cli_json(
-        "admin",
-        "member",
-        "add",
-        "--db",
-        db,
-        "--name",
-        name,
-        "--kind",
-        args["kind"],
-        "--sector",
-        args["sector"],
-        "--economy",
-        args["economy"],
-    )
+    return add_member_cli(db, name, **kw)
 
 
 # --- 1. durations -----------------------------------------------------------------------

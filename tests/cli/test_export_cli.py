@@ -15,16 +15,19 @@ import pytest
 import requests
 
 from tests.api.conftest import get, post_objects
-from tests.conftest import LiveServer, cli_json, indicator, new_sqlite_db, run_cli
-from tests.store.test_notify_pg import fresh_pg_schema
+from tests.conftest import (
+    STORES,
+    LiveServer,
+    cli_json,
+    fresh_database,
+    indicator,
+    run_cli,
+)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield new_sqlite_db(tmp_path / "exchange.db")
-        return
-    with fresh_pg_schema() as url:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 

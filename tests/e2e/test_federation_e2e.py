@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,13 @@ from tests.conftest import (
     audience_marking,
     cli_json,
     free_port,
+    fresh_pg_schema,
     indicator,
     new_sqlite_db,
     register_member,
     run_cli,
+    until,
 )
-from tests.store.test_notify_pg import fresh_pg_schema
 
 OBJECTS = "collections/bulletins/objects/"
 PULL = 0.3
@@ -48,15 +49,6 @@ def live(db: str, port: int | None = None) -> LiveServer:
     )
     server.start()
     return server
-
-
-def until(check: Callable[[], Any], seconds: float = 20.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def versions(server: LiveServer, token: str) -> list[tuple[str, str]]:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,23 +16,12 @@ from pathlib import Path
 import pytest
 
 from exchange.store.base import Store
-
-PG_ENV = "EXCHANGE_TEST_PG_DSN"
-PG_SKIP_REASON = f"{PG_ENV} not set: PostgreSQL store tests need a server"
+from tests.conftest import STORES, pg_dsn
 
 StoreFactory = Callable[[], Store]
 
 
-def _pg_dsn() -> str:
-    dsn = os.environ.get(PG_ENV, "").strip()
-    if not dsn:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{PG_ENV} is not set under CI: the PostgreSQL store tests must run there")
-        pytest.skip(PG_SKIP_REASON)
-    return dsn
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 async def store_factory(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[StoreFactory]:
@@ -57,7 +45,7 @@ async def store_factory(
                 await store.close()
         return
 
-    dsn = _pg_dsn()
+    dsn = pg_dsn()
     import asyncpg
 
     from exchange.store.postgres import PostgresStore

@@ -7,41 +7,22 @@ exchange reaches through a ``search_path`` parameter in its database URL.
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from exchange.store import backup as backup_module
 from tests.cli.test_backup_cli import assert_serves_on, observe, populate, start
-from tests.conftest import LiveServer, cli_json, run_cli
-from tests.store.conftest import _pg_dsn
-
-
-async def _sql(dsn: str, statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+from tests.conftest import LiveServer, cli_json, fresh_pg_schema, run_cli
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """The URL of a fresh, empty PostgreSQL schema (dropped afterwards)."""
-    dsn = _pg_dsn()
-    schema = f"t_{secrets.token_hex(8)}"
-    asyncio.run(_sql(dsn, f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield dsn + ("&" if "?" in dsn else "?") + "search_path=" + quote(schema)
-    finally:
-        asyncio.run(_sql(dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    with fresh_pg_schema() as url:
+        yield url
 
 
 def test_move_from_sqlite_to_postgresql_and_back(

@@ -10,11 +10,8 @@ it fails.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -23,43 +20,11 @@ from exchange.config import Settings
 from exchange.services.notify import PgNotifier
 from exchange.web.keys import SERVICES
 from tests.api.test_stream import new_members, post, session, signed, stream
-from tests.conftest import TAXII, LiveServer, free_port
+from tests.conftest import TAXII, LiveServer, free_port, fresh_pg_schema, pg_fetchval
 
-PG_ENV = "EXCHANGE_TEST_PG_DSN"
 # Long enough that only NOTIFY can deliver within the tests' waits.
 NO_POLL = 60.0
 WAIT = 5.0
-
-
-def _pg_dsn() -> str:
-    dsn = os.environ.get(PG_ENV, "").strip()
-    if not dsn:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{PG_ENV} is not set under CI: the PostgreSQL stream tests must run there")
-        pytest.skip(f"{PG_ENV} not set: the PostgreSQL LISTEN/NOTIFY tests need a server")
-    return dsn
-
-
-async def _sql(dsn: str, statement: str, *args: Any) -> Any:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(statement, *args)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def fresh_pg_schema() -> Iterator[str]:
-    """A database URL for a fresh schema on the test server, dropped afterwards."""
-    dsn = _pg_dsn()
-    schema = f"t_{secrets.token_hex(8)}"
-    asyncio.run(_sql(dsn, f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
-    finally:
-        asyncio.run(_sql(dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
 
 @pytest.fixture
@@ -153,7 +118,7 @@ async def test_the_listener_reconnects_when_its_connection_drops(
     one, two = workers
     author, reader = await new_members(make_member, 2)
     old = await listening(two)
-    assert await _sql(db_url, "SELECT pg_terminate_backend($1)", old)
+    assert await pg_fetchval(db_url, "SELECT pg_terminate_backend($1)", old)
     deadline = time.monotonic() + WAIT
     while (new := notifier_of(two).listener_pid) in (None, old):
         assert time.monotonic() < deadline, "the LISTEN connection was not re-made"

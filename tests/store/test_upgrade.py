@@ -25,8 +25,7 @@ from exchange.config import Settings
 from exchange.crypto import VerifyKey, signature_block, token_hash, verify_object_signature
 from exchange.services.runtime import open_services
 from exchange.store.sql import SqlStore
-from tests.conftest import cli_json
-from tests.store.test_notify_pg import fresh_pg_schema
+from tests.conftest import cli_json, fresh_pg_schema
 
 FIXTURES = Path(__file__).resolve().parents[1] / "assets" / "upgrade"
 RELEASES = sorted(p.stem for p in FIXTURES.glob("*.json"))

@@ -47,8 +47,7 @@ from exchange.services.read import find_collection
 from exchange.services.runtime import Services, open_services
 from exchange.store.sql import SqlStore
 from exchange.timeutil import normalise_ts, parse_ts
-from tests.conftest import AUDIENCE_EXT, TLP
-from tests.store.test_notify_pg import fresh_pg_schema
+from tests.conftest import AUDIENCE_EXT, TLP, fresh_pg_schema
 
 SECTORS = ("energy", "financial-services", "healthcare")  # STIX industry-sector-ov
 ECONOMIES = ("DE", "FR", "NL")

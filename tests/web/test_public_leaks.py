@@ -11,17 +11,20 @@ import pytest
 import requests
 
 from tests.api.conftest import bearer, objects_url, post_objects, restricted, successes
-from tests.conftest import TAXII, LiveServer, audience_marking, cli_json
-from tests.store.test_notify_pg import fresh_pg_schema
+from tests.conftest import (
+    STORES,
+    TAXII,
+    LiveServer,
+    audience_marking,
+    cli_json,
+    fresh_database,
+)
 from tests.web.helpers import note, report
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'exchange.db'}"
-        return
-    with fresh_pg_schema() as url:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
 
 
