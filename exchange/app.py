@@ -119,6 +119,7 @@ def create_app(
             services.publish.executor,
             listeners=services.publish.listeners,
             validator=services.publish.validator,
+            log=services.log,
         )
         importer.start()
         yield

@@ -72,6 +72,7 @@ from exchange.services.publish import (
     version_time,
     well_formed_signature,
 )
+from exchange.services.translog import LogService
 from exchange.stix.types import is_observable
 from exchange.stix.validate import ValidatorName
 from exchange.store.base import Store
@@ -88,6 +89,10 @@ PAGES_PER_PULL = 20  # then the next peer gets its turn; the next pull goes on f
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 MAX_PROBLEMS = 20
 LEASE = timedelta(seconds=60)
+# How long another peer may take to say which heads of a log it saw, and how often a head
+# that did not change is compared with theirs again (a fork shown after it was checked).
+WITNESS_SECONDS = 5.0
+WITNESS_RECHECK = 30.0
 _SKIPPED = "[skipped]"
 _HOME = "[home] it came from this exchange"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -160,6 +165,12 @@ class PeerService:
 
     async def show(self, name: str) -> Peer:
         return await self.store.peers.get_peer(name)
+
+    async def heads_seen(self) -> tuple[dict[str, Any], ...]:
+        """The last head of each peer's log this exchange checked, as that peer's log key
+        signed it: other exchanges compare them with the heads they see (a fork shows)."""
+        heads = [json.loads(p.head) for p in await self.store.peers.list_peers() if p.head]
+        return tuple(h for h in heads if isinstance(h, dict))
 
     async def remove(self, name: str) -> None:
         await self.store.peers.remove_peer(name)
@@ -414,9 +425,14 @@ class Importer:
         executor: Executor | None = None,
         listeners: Sequence[InsertListener] = (),
         validator: ValidatorName = "fast",
+        log: LogService | None = None,
     ) -> None:
         self.store = store
         self.peers = peers
+        self.log = log
+        # which head of each peer was last compared with the other peers' and cosigned, when
+        self._witnessed: dict[str, tuple[SignedHead, float]] = {}
+        self._cosign_refused: set[str] = set()
         self.exchange_identity = exchange_identity
         self.every = every_seconds
         self.executor = executor
@@ -558,6 +574,11 @@ class Importer:
         local member or this exchange as owner: never taken from a peer."""
         if await self.store.members.get_key(key.key_id) is not None:
             return True
+        # this exchange's log key, registered on the peer so that it can cosign there
+        if self.log is not None and any(
+            k.key_id == key.key_id for k in await self.log.key_history()
+        ):
+            return True
         if key.identity == self.exchange_identity:
             return True
         return await self.store.members.get_member_by_identity(key.identity) is not None
@@ -592,32 +613,112 @@ class Importer:
             raise PeerMisbehaving(
                 f"the peer's log shrank from {last.tree_size} to {head.tree_size} leaves"
             )
-        if head.tree_size == last.tree_size:
-            if head.root_hash != last.root_hash:
-                raise PeerMisbehaving(f"the peer's log forked at tree size {head.tree_size}")
-            return head
-        if last.tree_size > 0:
-            body = await client.json(
-                "log/consistency/",
-                {"first": str(last.tree_size), "second": str(head.tree_size)},
-            )
-            proof = body.get("proof") if isinstance(body, dict) else None
-            try:
-                path = [bytes.fromhex(p) for p in proof] if isinstance(proof, list) else None
-            except (TypeError, ValueError):
-                path = None
-            if path is None or not verify_consistency(
-                last.tree_size,
-                head.tree_size,
-                bytes.fromhex(last.root_hash),
-                bytes.fromhex(head.root_hash),
-                path,
-            ):
-                raise PeerMisbehaving(
-                    f"the peer's log forked: the head of {head.tree_size} leaves is not "
-                    f"consistent with the one of {last.tree_size} seen before"
-                )
+        await self._consistent(client, last, head, "seen before")
         return head
+
+    async def _consistent(
+        self, client: PeerClient, one: SignedHead, other: SignedHead, whose: str
+    ) -> None:
+        """Two heads the peer's log key signed are of one log: equal at one size, else the
+        peer proves the larger extends the smaller. PeerMisbehaving (a fork) when not."""
+        first, second = sorted((one, other), key=lambda h: h.tree_size)
+        if first.tree_size == second.tree_size:
+            if first.root_hash != second.root_hash:
+                raise PeerMisbehaving(
+                    f"the peer's log forked at tree size {first.tree_size} (the head {whose})"
+                )
+            return
+        if first.tree_size == 0:
+            return
+        body = await client.json(
+            "log/consistency/", {"first": str(first.tree_size), "second": str(second.tree_size)}
+        )
+        proof = body.get("proof") if isinstance(body, dict) else None
+        try:
+            path = [bytes.fromhex(p) for p in proof] if isinstance(proof, list) else None
+        except (TypeError, ValueError):
+            path = None
+        if path is None or not verify_consistency(
+            first.tree_size,
+            second.tree_size,
+            bytes.fromhex(first.root_hash),
+            bytes.fromhex(second.root_hash),
+            path,
+        ):
+            raise PeerMisbehaving(
+                f"the peer's log forked: its heads of {first.tree_size} and "
+                f"{second.tree_size} leaves (one {whose}) are not of one log"
+            )
+
+    # --- witnessing: peers watch each other's logs ------------------------------------------
+
+    async def _witness(
+        self, peer: Peer, client: PeerClient, head: SignedHead, log_keys: dict[str, VerifyKey]
+    ) -> None:
+        """Compare the peer's head with the heads of its log that this exchange's other peers
+        saw (``GET federation/heads/``, each signed by the peer's own log key), so that a peer
+        showing one log to one exchange and another to the next is caught; then cosign the
+        head on the peer (``POST log/cosignatures/``) as a witness. Once per head, and again
+        after ``WITNESS_RECHECK``."""
+        moment = asyncio.get_running_loop().time()
+        last = self._witnessed.get(peer.name)
+        if last is not None and last[0] == head and moment - last[1] < WITNESS_RECHECK:
+            return
+        for other in await self.store.peers.list_peers():
+            if other.name == peer.name:
+                continue
+            for seen in await self._heads_seen_by(other, log_keys):
+                await self._consistent(client, seen, head, f"exchange {other.name} saw")
+        self._witnessed[peer.name] = (head, moment)
+        await self._cosign(peer, client, head)
+
+    async def _heads_seen_by(self, other: Peer, log_keys: dict[str, VerifyKey]) -> list[SignedHead]:
+        """The heads ``other`` says it saw that the log keys in ``log_keys`` signed. A witness
+        that does not answer (or lies: its heads do not verify) proves nothing either way."""
+        assert self._http is not None
+        client = PeerClient(self._http, other.url, await self.peers.token(other.name))
+        try:
+            body = await asyncio.wait_for(client.json("federation/heads/"), WITNESS_SECONDS)
+        except (aiohttp.ClientError, TimeoutError, ExchangeError):
+            return []
+        found: list[SignedHead] = []
+        entries = body.get("heads") if isinstance(body, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            try:
+                seen = SignedHead.parse(entry)
+            except PeerMisbehaving:
+                continue
+            key = log_keys.get(seen.key_id)
+            if key is not None and verify_json(key, seen.signed_part(), seen.signature):
+                found.append(seen)
+        return found
+
+    async def _cosign(self, peer: Peer, client: PeerClient, head: SignedHead) -> None:
+        """Cosign the peer's head with this exchange's log key. The peer keeps it only when
+        that key is registered there for this exchange's member (``exchange admin key add``);
+        a refusal is logged once, not a problem of the pull."""
+        if self.log is None:
+            return
+        key_id, signature = await self.log.witness_signature(head.signed_part())
+        cosignature = {
+            "tree_size": head.tree_size,
+            "root_hash": head.root_hash,
+            "key_id": key_id,
+            "signature": signature,
+        }
+        try:
+            await client.post_json("log/cosignatures/", cosignature)
+        except (aiohttp.ClientError, TimeoutError, ExchangeError) as exc:
+            if peer.name not in self._cosign_refused:
+                self._cosign_refused.add(peer.name)
+                log.info(
+                    "peer did not take this exchange's cosignature",
+                    peer=peer.name,
+                    key_id=key_id,
+                    error=str(exc),
+                )
+        else:
+            self._cosign_refused.discard(peer.name)
 
     async def _pull_page(
         self, peer: Peer, client: PeerClient, log_keys: dict[str, VerifyKey]
@@ -653,6 +754,7 @@ class Importer:
         # the audience markings objects use, when they are neither here nor in the page
         raws = await self._with_markings(client, raws)
         head = await self._head(peer, client, log_keys)
+        await self._witness(peer, client, head, log_keys)
         proofs = await self._proofs(peer, client, head, raws, log_keys)
         batch = Batch(
             poster=Principal(member=None, identity=None, matches=frozenset()),

@@ -141,6 +141,12 @@ class LogService:
     async def key_history(self) -> list[LogKey]:
         return await self.store.log.log_keys()
 
+    async def witness_signature(self, signed_part: dict[str, Any]) -> tuple[str, str]:
+        """This exchange as a witness of another log (a peer's): its log key signs the bytes
+        that log's key signed for a head it has checked. (key_id, signature)."""
+        key = await self.current_key()
+        return key.key_id, sign_json(SigningKey.from_pem(key.private_key), signed_part)
+
     # --- heads ---------------------------------------------------------------------------------
 
     async def _root(self, tree_size: int) -> bytes:

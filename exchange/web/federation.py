@@ -1,5 +1,6 @@
 """Federation endpoints beside TAXII: the proofs this exchange keeps that what it imported
-is in the log of the peer it came from (docs/federation.md)."""
+is in the log of the peer it came from, and the heads of its peers' logs it saw, for other
+exchanges to compare with theirs (docs/federation.md)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,14 @@ async def proofs(request: web.Request) -> web.Response:
             ],
         }
     )
+
+
+@routes.get(API_ROOT + "federation/heads/")
+async def heads(request: web.Request) -> web.Response:
+    """``{"heads": [signed head, …]}``: the last head of each peer's log this exchange
+    checked, each as that peer's log key signed it (members only). Another exchange pulling
+    the same peer compares them with its own: a peer that shows two logs is caught."""
+    check_accept(request.headers.get("Accept"))
+    if not principal_of(request).is_member:
+        raise NotAuthenticated("the heads of peers' logs are for members")
+    return taxii_response({"heads": list(await request.app[SERVICES].peers.heads_seen())})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,14 @@ from stix2validator import ValidationOptions, validate_instance
 from taxii2client.v21 import ApiRoot, Collection, Server
 
 from exchange.config import Settings
-from tests.conftest import TAXII, LiveServer, audience_marking, free_port, indicator
+from tests.conftest import (
+    TAXII,
+    LiveServer,
+    audience_marking,
+    free_port,
+    indicator,
+    new_sqlite_db,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import TestMember
@@ -212,3 +219,31 @@ def vectors() -> dict[str, Any]:
     path = Path(__file__).resolve().parents[1] / "assets" / "signing.json"
     data: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return data
+
+
+# --- federation: exchanges on loopback that pull from one another ----------------------
+
+FEDERATION_PULL = 0.3  # seconds between pulls of a peer
+
+
+def start_exchange(db: str) -> LiveServer:
+    live = LiveServer(
+        Settings(db=db, port=free_port(), peer_pull_seconds=FEDERATION_PULL, log_head_seconds=0.2)
+    )
+    live.start()
+    return live
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, LiveServer]]]:
+    started: list[LiveServer] = []
+
+    def make(name: str) -> tuple[str, LiveServer]:
+        db = new_sqlite_db(tmp_path / f"{name}.db")
+        live = start_exchange(db)
+        started.append(live)
+        return db, live
+
+    yield make
+    for live in started:
+        live.stop()

@@ -5,13 +5,10 @@ Everything is asked through public interfaces: HTTP with real clients, and the C
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from exchange.config import Settings
 from exchange.crypto import VerifyKey, object_leaf_hash, verify_json
 from exchange.translog.merkle import verify_inclusion
 from tests.api.conftest import get, post_objects, successes
@@ -20,39 +17,13 @@ from tests.conftest import (
     LiveServer,
     audience_marking,
     cli_json,
-    free_port,
     indicator,
-    new_sqlite_db,
     register_member,
     run_cli,
     until,
 )
 
 OBJECTS = "collections/bulletins/objects/"
-PULL = 0.3
-
-
-def start(db: str) -> LiveServer:
-    live = LiveServer(
-        Settings(db=db, port=free_port(), peer_pull_seconds=PULL, log_head_seconds=0.2)
-    )
-    live.start()
-    return live
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, LiveServer]]]:
-    started: list[LiveServer] = []
-
-    def make(name: str) -> tuple[str, LiveServer]:
-        db = new_sqlite_db(tmp_path / f"{name}.db")
-        live = start(db)
-        started.append(live)
-        return db, live
-
-    yield make
-    for live in started:
-        live.stop()
 
 
 def ids(server: LiveServer, token: str) -> set[str]:

@@ -366,6 +366,7 @@ def test_documented_routes_cover_the_interface(spec: dict[str, Any]) -> None:
         ("post", "/api/v1/log/cosignatures/"),
         ("post", "/api/v1/log/inclusions/"),
         ("get", "/api/v1/federation/proofs/"),
+        ("get", "/api/v1/federation/heads/"),
         ("get", "/api/v1/log/checkpoint"),
         ("get", "/healthz"),
         ("get", "/readyz"),
@@ -775,6 +776,9 @@ async def test_answers_conform_to_the_spec(
     await check("get", proofs, f"{proofs}?id={signed['id']}&version={version}", headers=auth)
     await check("get", proofs, f"{proofs}?id={unsigned['id']}&version={version}", headers=auth)
     await check("get", proofs, f"{proofs}?id=x", headers=auth)  # 400
+    heads = root + "federation/heads/"
+    assert (await check("get", heads, heads, headers=auth)) == {"heads": []}
+    await check("get", heads, heads)  # 401
     part = {k: head[k] for k in ("tree_size", "root_hash", "timestamp", "key_id")}
     cosig = {
         "tree_size": head["tree_size"],
