@@ -16,6 +16,7 @@ from stix2validator import ValidationOptions, validate_instance
 from taxii2client.v21 import ApiRoot, Collection, Server
 
 from exchange.config import Settings
+from tests.api.peer_proxy import Rewrite, RewritingProxy
 from tests.conftest import (
     TAXII,
     LiveServer,
@@ -247,3 +248,19 @@ def servers(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, LiveServer]]]
     yield make
     for live in started:
         live.stop()
+
+
+@pytest.fixture
+def proxies() -> Iterator[Callable[[LiveServer, Rewrite], RewritingProxy]]:
+    """Hostile peers: ``proxies(server, rewrite)`` puts a RewritingProxy in front of one."""
+    made: list[RewritingProxy] = []
+
+    def make(upstream: LiveServer, rewrite: Rewrite) -> RewritingProxy:
+        proxy = RewritingProxy(upstream, rewrite)
+        proxy.start()
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.stop()

@@ -7,109 +7,46 @@ Y's own log key (the operator of Y turned hostile) over a tree that is not Y's."
 
 from __future__ import annotations
 
-import asyncio
+import json
 import secrets
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import aiohttp
-import pytest
-from aiohttp import web
 
 from exchange.crypto import SigningKey, VerifyKey, sign_json, verify_json
 from exchange.timeutil import format_ts, now
 from tests.api.conftest import get, post_objects, successes
+from tests.api.peer_proxy import Answer, Rewrite, RewritingProxy
 from tests.api.test_federation_import import ids, peer_show
 from tests.api.test_federation_serving import register_peer
-from tests.conftest import LiveServer, cli_json, free_port, indicator, register_member, until
+from tests.conftest import LiveServer, cli_json, indicator, register_member, until
 
 SIGNED_PART = ("tree_size", "root_hash", "timestamp", "key_id")
 HOP_BY_HOP = {"content-length", "transfer-encoding", "content-encoding", "connection"}
 
 
-class SplitViewProxy:
-    """Forwards to Y, except that ``GET …/log/`` is answered with a head of Y's size over
-    another root, signed with Y's log key: what a hostile Y would show one peer."""
+def split_view(log_key: SigningKey) -> Rewrite:
+    """``GET …/log/`` answered with a head of the real size over another root, signed with
+    the peer's own log key: what a hostile peer shows one importer and not the others."""
+    forged: dict[str, Any] = {}
 
-    def __init__(self, upstream: LiveServer, log_key: SigningKey) -> None:
-        self.upstream = upstream
-        self.log_key = log_key
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.runner: web.AppRunner | None = None
-        self.forged: dict[str, Any] | None = None
+    def rewrite(answer: Answer) -> None:
+        if answer.method != "GET" or answer.path != "/api/v1/log/" or answer.status != 200:
+            return
+        real = json.loads(answer.body)
+        if forged.get("tree_size") != real["tree_size"]:
+            part = {
+                "tree_size": real["tree_size"],
+                "root_hash": secrets.token_hex(32),
+                "timestamp": format_ts(now()),
+                "key_id": log_key.public.key_id,
+            }
+            forged.clear()
+            forged.update(part, signature=sign_json(log_key, part))
+        answer.body = json.dumps({**forged, "cosignatures": []}).encode()
 
-    @property
-    def api_root(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1/"
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if request.path.endswith("/events/"):
-            return web.Response(status=404)  # no stream: the pull polls
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.request(
-                request.method,
-                self.upstream.url + request.path_qs,
-                headers=headers,
-                data=await request.read(),
-            ) as r,
-        ):
-            body = await r.read()
-            kept = {k: v for k, v in r.headers.items() if k.lower() not in HOP_BY_HOP}
-            if request.method == "GET" and request.path == "/api/v1/log/" and r.status == 200:
-                real = await r.json(content_type=None)
-                if self.forged is None or self.forged["tree_size"] != real["tree_size"]:
-                    part = {
-                        "tree_size": real["tree_size"],
-                        "root_hash": secrets.token_hex(32),
-                        "timestamp": format_ts(now()),
-                        "key_id": self.log_key.public.key_id,
-                    }
-                    self.forged = {**part, "signature": sign_json(self.log_key, part)}
-                return web.json_response(
-                    {**self.forged, "cosignatures": []}, content_type=r.content_type
-                )
-            return web.Response(status=r.status, body=body, headers=kept)
-
-    def start(self) -> None:
-        self.thread.start()
-
-        async def go() -> None:
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self.runner = web.AppRunner(app, shutdown_timeout=1)
-            await self.runner.setup()
-            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-        asyncio.run_coroutine_threadsafe(go(), self.loop).result(30)
-
-    def stop(self) -> None:
-        if self.runner is not None:
-            runner, self.runner = self.runner, None
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
-@pytest.fixture
-def proxies() -> Iterator[Callable[[LiveServer, SigningKey], SplitViewProxy]]:
-    made: list[SplitViewProxy] = []
-
-    def make(upstream: LiveServer, key: SigningKey) -> SplitViewProxy:
-        proxy = SplitViewProxy(upstream, key)
-        proxy.start()
-        made.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in made:
-        proxy.stop()
+    return rewrite
 
 
 def log_signing_key(db_file: Path) -> SigningKey:
@@ -181,7 +118,7 @@ def test_x_cosigns_the_heads_of_y_it_checked_and_z_reads_them(
 
 def test_a_split_view_of_y_is_caught_by_z_through_what_x_saw(
     servers: Callable[[str], tuple[str, LiveServer]],
-    proxies: Callable[[LiveServer, SigningKey], SplitViewProxy],
+    proxies: Callable[[LiveServer, Rewrite], RewritingProxy],
     tmp_path: Path,
 ) -> None:
     y_db, y = servers("y")
@@ -200,7 +137,7 @@ def test_a_split_view_of_y_is_caught_by_z_through_what_x_saw(
     assert until(lambda: peer_show(x_db, "Y")["peer_tree_size"] > 0), peer_show(x_db, "Y")
 
     # Z reaches Y only through the split view; it also pulls X, which saw Y's real log
-    proxy = proxies(y, log_signing_key(tmp_path / "y.db"))
+    proxy = proxies(y, split_view(log_signing_key(tmp_path / "y.db")))
     cli_json(
         "admin", "peer", "add", "X", "--url", x.api_root, "--token", z_on_x.token, "--db", z_db
     )
