@@ -539,9 +539,11 @@ def envelope(encoded: Sequence[bytes]) -> bytes:
 
 
 def headers(token: str | None, *, post: bool = False) -> dict[str, str]:
+    """TAXII request headers; ``token`` is a bearer token, or a whole ``Basic …``
+    Authorization value (medallion, in bench/compare.py)."""
     out = {"Accept": TAXII}
     if token:
-        out["Authorization"] = f"Bearer {token}"
+        out["Authorization"] = token if token.startswith("Basic ") else f"Bearer {token}"
     if post:
         out["Content-Type"] = TAXII
     return out
