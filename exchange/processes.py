@@ -55,6 +55,8 @@ def stop_pool(executor: Executor) -> None:
     # ``_processes`` is the executor's own table of its processes; there is no public one.
     table: dict[int, Any] = getattr(executor, "_processes", None) or {}
     running = list(table.values())
+    # Taken before shutdown(), which drops the executor's reference to it.
+    manager: threading.Thread | None = getattr(executor, "_executor_manager_thread", None)
     executor.shutdown(wait=False, cancel_futures=True)
     for process in running:
         if process.is_alive():
@@ -62,7 +64,7 @@ def stop_pool(executor: Executor) -> None:
     # Wait (bounded) for the executor's manager thread to see its processes gone and close
     # its wake-up pipe. Left running, it can close that pipe while the interpreter's exit
     # hook is writing to it, which prints "OSError: Bad file descriptor" with a traceback
-    # after a clean Ctrl-C (CPython 3.11; found by bench/repeat_tests.sh, 1 run in 17).
-    manager: threading.Thread | None = getattr(executor, "_executor_manager_thread", None)
+    # after a clean Ctrl-C (CPython 3.11; found by bench/repeat_tests.sh, 1 run in 17;
+    # tests/unit/test_stop_pool.py).
     if manager is not None and manager.is_alive():
         manager.join(timeout=10)
