@@ -219,16 +219,25 @@ async def load_figures(
     }
 
 
+def signed_objects(
+    args: argparse.Namespace, db_url: str, wd: Path, posters: int
+) -> tuple[dict[str, Any], list[bytes], list[bytes]]:
+    """Members on a fresh exchange database and the round's objects, signed by its CERT:
+    (members, audience markings, indicators), encoded."""
+    admin(db_url, "migrate")
+    m = setup_members(db_url, wd, posters)
+    publisher: BenchMember = m["publisher"]
+    assert publisher.key is not None
+    marking_objs, objects, _ = make_objects(args.objects, m, args.audiences, args.seed)
+    pem = publisher.key.private_pem()
+    markings = presign(pem, marking_objs) if marking_objs else []
+    return m, markings, presign(pem, objects)
+
+
 def exchange_round(args: argparse.Namespace, round_no: int, _: Path) -> dict[str, Any]:
     with workdir() as wd, fresh_database(None, wd) as db:
-        admin(db.url, "migrate")
-        m = setup_members(db.url, wd, args.posters)
+        m, markings, encoded = signed_objects(args, db.url, wd, args.posters)
         publisher: BenchMember = m["publisher"]
-        assert publisher.key is not None
-        marking_objs, objects, _ = make_objects(args.objects, m, args.audiences, args.seed)
-        pem = publisher.key.private_pem()
-        markings = presign(pem, marking_objs) if marking_objs else []
-        encoded = presign(pem, objects)
         server = Server(db.url, 1, wd)
         server.start()
         try:
@@ -259,14 +268,7 @@ def medallion_round(args: argparse.Namespace, round_no: int, script: Path) -> di
     with workdir() as wd, fresh_database(None, wd) as db:
         # The same kind of objects as the exchange's round: signed indicators of the same mix
         # (the members exist only to give the objects their authors and audiences).
-        admin(db.url, "migrate")
-        m = setup_members(db.url, wd, 1)
-        publisher: BenchMember = m["publisher"]
-        assert publisher.key is not None
-        marking_objs, objects, _ = make_objects(args.objects, m, args.audiences, args.seed)
-        pem = publisher.key.private_pem()
-        markings = presign(pem, marking_objs) if marking_objs else []
-        encoded = presign(pem, objects)
+        _, markings, encoded = signed_objects(args, db.url, wd, 1)
         server = Medallion(script, wd)
         server.start()
         try:
